@@ -1,0 +1,11 @@
+"Test-wide settings: offline hubs, no telemetry, a throwaway LLMFORGE_HOME, the shared benchmark data beside the project."
+import os, tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ.setdefault("LLMFORGE_HOME", tempfile.mkdtemp(prefix="llmforge-home-"))
+os.environ.setdefault("LLMFORGE_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))

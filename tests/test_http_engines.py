@@ -1,0 +1,160 @@
+"""The HTTP engines against real servers on loopback: a llama.cpp OpenAI-compatible server running SmolLM2, a server that
+fails twice with 503 before answering (retries), one that rejects the API key, and a closed port."""
+import json, os, socket, subprocess, sys, threading, time, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+from llmforge.core import GenerationRequest
+from llmforge.engines import EngineError, HFInferenceEngine, LlamaCppEngine, OpenAIEngine, resolve_model
+
+CHAT = [{"role": "system", "content": "You are a concise assistant."},
+        {"role": "user", "content": "Name three primary colors."}]
+GREEDY = dict(max_tokens=16, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    "A real `python -m llama_cpp.server` with SmolLM2 on a free loopback port; stopped by its PID afterwards."
+    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    gguf = resolve_model("smollm2-135m-instruct").path()
+    port = free_port()
+    log = open(os.devnull, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
+                            stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None: pytest.fail(f"llama_cpp.server exited with code {proc.returncode}")
+            try:
+                with urllib.request.urlopen(base + "/models", timeout=2) as r:
+                    if r.status == 200: break
+            except OSError:
+                pass
+            if time.monotonic() > deadline: pytest.fail("llama_cpp.server did not answer /v1/models within 60 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try: proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill(); proc.wait(timeout=10)
+        log.close()
+
+
+def test_openai_chat(server):
+    eng = OpenAIEngine("smollm2", base_url=server, mode="chat", max_retries=0, timeout_s=60)
+    [r] = eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
+    assert r.text.strip()
+    assert r.prompt_tokens > 10 and 0 < r.completion_tokens <= 16
+    assert r.finish_reason in ("stop", "length") and r.latency_s > 0
+    assert eng.identity() == dict(kind="openai", base_url=server, model="smollm2", mode="chat",
+                                  fixed_sampling=eng.identity()["fixed_sampling"])
+
+
+def test_openai_completion(server):
+    eng = OpenAIEngine("smollm2", base_url=server, mode="completion", max_retries=0, timeout_s=60)
+    [r] = eng.generate([GenerationRequest(prompt="1, 2, 3, 4, 5,", **{**GREEDY, "max_tokens": 4})])
+    assert r.text.strip()
+    assert r.prompt_tokens > 5 and r.completion_tokens == 4 and r.finish_reason == "length"
+
+
+def test_openai_matches_in_process(server):
+    "Same request, all settings explicit, greedy: the server and the in-process engine give the same text."
+    req = GenerationRequest(messages=CHAT, **{**GREEDY, "max_tokens": 24})
+    [http] = OpenAIEngine("smollm2", base_url=server, max_retries=0, timeout_s=60).generate([req])
+    local = LlamaCppEngine("smollm2-135m-instruct", n_ctx=1024)
+    try: [inproc] = local.generate([req])
+    finally: local.close()
+    assert http.text == inproc.text
+    assert (http.prompt_tokens, http.completion_tokens) == (inproc.prompt_tokens, inproc.completion_tokens)
+
+
+def test_hf_inference_chat(server):
+    eng = HFInferenceEngine(model="smollm2", base_url=server, mode="chat", timeout_s=60)
+    [r] = eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
+    assert r.text.strip() and r.completion_tokens > 0
+    assert "token" not in json.dumps(eng.identity()).lower().replace("token_env", "")
+
+
+def test_unreachable_port_fails_fast():
+    port = free_port()   # bound then released: nothing listens there
+    eng = OpenAIEngine("m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, timeout_s=5)
+    t0 = time.monotonic()
+    with pytest.raises(EngineError, match=rf"cannot reach http://127\.0\.0\.1:{port}/v1"):
+        eng.generate([GenerationRequest(prompt="hi", max_tokens=2)])
+    assert time.monotonic() - t0 < 10
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    "Answers each POST with the next (status, body) of the server's script; the last entry repeats."
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(n) or b"{}")
+        srv = self.server
+        srv.requests.append(dict(path=self.path, body=body, auth=self.headers.get("Authorization")))
+        status, payload = srv.script[min(len(srv.requests) - 1, len(srv.script) - 1)]
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a): pass
+
+
+@pytest.fixture
+def scripted():
+    "Start a stdlib HTTP server on loopback that plays a script of responses; yields a function taking the script."
+    servers = []
+    def start(script):
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+        srv.script, srv.requests = script, []
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    yield start
+    for s in servers:
+        s.shutdown(); s.server_close()
+
+
+COMPLETION_JSON = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "blue"}, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}}
+
+
+def test_retries_on_503(scripted):
+    busy = (503, {"error": {"message": "overloaded", "type": "server_error"}})
+    srv, base = scripted([busy, busy, (200, COMPLETION_JSON)])
+    eng = OpenAIEngine("m", base_url=base, max_retries=3, timeout_s=10)
+    [r] = eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
+    assert (r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason) == ("blue", 9, 1, "stop")
+    assert len(srv.requests) == 3
+    sent = srv.requests[-1]["body"]   # every sampling setting goes out explicitly
+    assert {k: sent[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "seed")} == \
+        {k: GREEDY[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "seed")}
+
+
+def test_rejected_key_names_the_variable(scripted, monkeypatch):
+    secret = "sk-secret-value-never-shown-42"
+    monkeypatch.setenv("LLMFORGE_TEST_API_KEY", secret)
+    srv, base = scripted([(401, {"error": {"message": f"Incorrect API key provided: {secret}",
+                                            "type": "invalid_request_error", "code": "invalid_api_key"}})])
+    eng = OpenAIEngine("m", base_url=base, api_key_env="LLMFORGE_TEST_API_KEY", max_retries=2, timeout_s=10)
+    with pytest.raises(EngineError) as ei:
+        eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
+    msg = str(ei.value)
+    assert "$LLMFORGE_TEST_API_KEY" in msg and "rejected the API key" in msg
+    assert secret not in msg and secret not in repr(ei.value)
+    assert len(srv.requests) == 1                     # 401 is not retried
+    assert srv.requests[0]["auth"] == f"Bearer {secret}"

@@ -1,0 +1,47 @@
+"Tracking against a real `mlflow server` on loopback, as a team would run it."
+import os, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{d / 'store.db'}",
+                             "--artifacts-destination", str(d / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2); break
+        except Exception: time.sleep(1)
+    else:
+        proc.kill(); pytest.fail("mlflow server did not start within 120 s")
+    yield url
+    proc.terminate()
+    try: proc.wait(20)
+    except subprocess.TimeoutExpired: proc.kill()
+
+def test_run_logged_to_server(mlflow_server, tmp_path):
+    from mlflow.tracking import MlflowClient
+    cfg = tmp_path / "mock.yaml"
+    cfg.write_text("name: server-test\nmodel: mock\nengine: {kind: mock}\nn: 3\ntracking: {experiment: server-test}\n")
+    p = subprocess.run([sys.executable, "-m", "llmforge.cli", "run", str(cfg), "--quiet"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server,
+                                                    "LLMFORGE_HOME": str(tmp_path / "home")})
+    assert p.returncode == 0, p.stdout + p.stderr
+    client = MlflowClient(mlflow_server)
+    runs = client.search_runs([client.get_experiment_by_name("server-test").experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.metrics["n"] == 3
+    arts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert "manifest.json" in arts and "report" in arts
+    assert not (tmp_path / "mlflow.db").exists()      # nothing went to the local default store
