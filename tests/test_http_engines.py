@@ -11,7 +11,7 @@ from llmforge.engines import EngineError, HFInferenceEngine, LlamaCppEngine, Ope
 
 CHAT = [{"role": "system", "content": "You are a concise assistant."},
         {"role": "user", "content": "Name three primary colors."}]
-GREEDY = dict(max_tokens=16, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=0)
+GREEDY = dict(max_tokens=12, temperature=0.0, top_p=1.0, top_k=40, repeat_penalty=1.0, seed=0)
 
 
 def free_port() -> int:
@@ -28,7 +28,7 @@ def server():
     port = free_port()
     log = open(os.devnull, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"],
                             stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
@@ -55,7 +55,7 @@ def test_openai_chat(server):
     eng = OpenAIEngine("smollm2", base_url=server, mode="chat", max_retries=0, timeout_s=60)
     [r] = eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
     assert r.text.strip()
-    assert r.prompt_tokens > 10 and 0 < r.completion_tokens <= 16
+    assert r.prompt_tokens > 10 and 0 < r.completion_tokens <= 12
     assert r.finish_reason in ("stop", "length") and r.latency_s > 0
     assert eng.identity() == dict(kind="openai", base_url=server, model="smollm2", mode="chat",
                                   fixed_sampling=eng.identity()["fixed_sampling"])
@@ -69,21 +69,38 @@ def test_openai_completion(server):
 
 
 def test_openai_matches_in_process(server):
-    "Same request, all settings explicit, greedy: the server and the in-process engine give the same text."
-    req = GenerationRequest(messages=CHAT, **{**GREEDY, "max_tokens": 24})
+    """Same request, all settings explicit, greedy: the server and the in-process engine give the same text. Without the
+    llama.cpp-specific settings the server falls back to its own repeat_penalty (1.1) and the answer changes."""
+    req = GenerationRequest(messages=[{"role": "user", "content": "Name three primary colors."}], **{**GREEDY, "max_tokens": 24})
     [http] = OpenAIEngine("smollm2", base_url=server, max_retries=0, timeout_s=60).generate([req])
-    local = LlamaCppEngine("smollm2-135m-instruct", n_ctx=1024)
+    local = LlamaCppEngine("smollm2-135m-instruct", n_ctx=1024, n_threads=1)
     try: [inproc] = local.generate([req])
     finally: local.close()
     assert http.text == inproc.text
     assert (http.prompt_tokens, http.completion_tokens) == (inproc.prompt_tokens, inproc.completion_tokens)
+    [implicit] = OpenAIEngine("smollm2", base_url=server, max_retries=0, extra_sampling=False).generate([req])
+    assert implicit.text != inproc.text
 
 
-def test_hf_inference_chat(server):
-    eng = HFInferenceEngine(model="smollm2", base_url=server, mode="chat", timeout_s=60)
+def test_hf_inference_offline_mode_is_explained(monkeypatch):
+    "huggingface_hub's offline switch blocks every InferenceClient request, even to loopback: the error says so."
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    eng = HFInferenceEngine(model="smollm2", base_url=f"http://127.0.0.1:{free_port()}/v1", mode="chat", timeout_s=5)
+    with pytest.raises(EngineError, match="unset HF_HUB_OFFLINE"):
+        eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
+
+
+def test_hf_inference_chat(server, monkeypatch):
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)   # only for this loopback server
+    monkeypatch.setenv("LLMFORGE_TEST_HF_TOKEN", "hf_test_token_never_in_identity")
+    eng = HFInferenceEngine(model="smollm2", base_url=server, mode="chat", api_key_env="LLMFORGE_TEST_HF_TOKEN",
+                            timeout_s=60, max_retries=0)
     [r] = eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
-    assert r.text.strip() and r.completion_tokens > 0
-    assert "token" not in json.dumps(eng.identity()).lower().replace("token_env", "")
+    assert r.text.strip() and r.prompt_tokens > 10 and 0 < r.completion_tokens <= 12
+    assert r.finish_reason in ("stop", "length")
+    assert "hf_test_token" not in json.dumps(eng.identity())
 
 
 def test_unreachable_port_fails_fast():
