@@ -175,3 +175,38 @@ def test_rejected_key_names_the_variable(scripted, monkeypatch):
     assert secret not in msg and secret not in repr(ei.value)
     assert len(srv.requests) == 1                     # 401 is not retried
     assert srv.requests[0]["auth"] == f"Bearer {secret}"
+
+
+def test_hf_inference_retries_and_rejected_token(scripted, monkeypatch):
+    "The HF engine retries 5xx like the openai SDK does, and a 401 names the variable, not the token."
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    busy = (503, {"error": "overloaded"})
+    srv, base = scripted([busy, (200, COMPLETION_JSON)])
+    [r] = HFInferenceEngine(model="m", base_url=base, max_retries=2, timeout_s=10).generate(
+        [GenerationRequest(messages=CHAT, **GREEDY)])
+    assert (r.text, r.completion_tokens) == ("blue", 1) and len(srv.requests) == 2
+    sent = srv.requests[-1]["body"]
+    assert (sent["top_k"], sent["repeat_penalty"], sent["max_tokens"]) == (GREEDY["top_k"], GREEDY["repeat_penalty"], 12)
+    secret = "hf_secret_token_never_shown"
+    monkeypatch.setenv("LLMFORGE_TEST_HF_TOKEN", secret)
+    srv, base = scripted([(401, {"error": f"Invalid token {secret}"})])
+    with pytest.raises(EngineError) as ei:
+        HFInferenceEngine(model="m", base_url=base, api_key_env="LLMFORGE_TEST_HF_TOKEN", max_retries=2).generate(
+            [GenerationRequest(messages=CHAT, **GREEDY)])
+    assert "$LLMFORGE_TEST_HF_TOKEN" in str(ei.value) and secret not in str(ei.value)
+    assert len(srv.requests) == 1
+
+
+def test_hf_inference_completion_mode(scripted, monkeypatch):
+    "Completion mode speaks TGI's API (`text_generation`): settings go in `parameters`, token counts come from `details`."
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    tgi = {"generated_text": " Paris, the", "details": {"finish_reason": "length", "generated_tokens": 3, "seed": 0,
+           "prefill": [{"id": 1, "text": "<s>", "logprob": None}, {"id": 2, "text": "The", "logprob": -1.0}], "tokens": []}}
+    srv, base = scripted([(200, [tgi])])
+    eng = HFInferenceEngine(model="m", base_url=base.removesuffix("/v1"), mode="completion", max_retries=0)
+    [r] = eng.generate([GenerationRequest(prompt="The capital of France is", max_tokens=3)])
+    assert (r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason) == (" Paris, the", 2, 3, "length")
+    params = srv.requests[0]["body"]["parameters"]
+    assert (params["max_new_tokens"], params["do_sample"], params["top_k"], params["repetition_penalty"]) == (3, False, 40, 1.0)
