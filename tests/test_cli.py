@@ -1,13 +1,14 @@
 "End to end: `llmforge run` with the real SmolLM2 model through papermill into MLflow, and the failure paths."
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parent.parent
+LLMFORGE = shutil.which("llmforge") or "llmforge"   # the console script the README uses
 
 def llmforge(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "llmforge.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([LLMFORGE, *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=900)
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def test_quickstart_run_lands_in_mlflow_with_report(quick_run):
     report = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     assert any(x.endswith(".html") for x in report) and any(x.endswith(".ipynb") for x in report)
     html = next((wd / "reports").glob("quickstart-*.html")).read_text()
-    assert "accuracy" in html and "latency per example" in html and "import " not in html
+    assert "accuracy" in html and "latency p50" in html and "data:image/png;base64" in html   # cards and the histogram
+    assert "run_experiment(" not in html                                                        # code cells are hidden
     data = json.loads(next((wd / "reports").glob("quickstart-*.json")).read_text())
     assert len(data["records"]) == 4 and data["manifest"]["model_sha256"]
 

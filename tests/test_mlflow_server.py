@@ -1,9 +1,10 @@
 "Tracking against a real `mlflow server` on loopback, as a team would run it."
-import os, socket, subprocess, sys, time, urllib.request
+import os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+LLMFORGE = shutil.which("llmforge") or "llmforge"   # the console script the README uses
 
 def free_port():
     with socket.socket() as s:
@@ -34,7 +35,7 @@ def test_run_logged_to_server(mlflow_server, tmp_path):
     from mlflow.tracking import MlflowClient
     cfg = tmp_path / "mock.yaml"
     cfg.write_text("name: server-test\nmodel: mock\nengine: {kind: mock}\nn: 3\ntracking: {experiment: server-test}\n")
-    p = subprocess.run([sys.executable, "-m", "llmforge.cli", "run", str(cfg), "--quiet"], cwd=tmp_path, capture_output=True,
+    p = subprocess.run([LLMFORGE, "run", str(cfg), "--quiet"], cwd=tmp_path, capture_output=True,
                        text=True, timeout=600, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server,
                                                     "LLMFORGE_HOME": str(tmp_path / "home")})
     assert p.returncode == 0, p.stdout + p.stderr
