@@ -9,3 +9,14 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.setdefault("LLMFORGE_HOME", tempfile.mkdtemp(prefix="llmforge-home-"))
 os.environ.setdefault("LLMFORGE_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    "Drain MLflow's async trace queue before pytest prints its summary, so nothing is logged after it."
+    import logging, sys
+    if "mlflow" in sys.modules:
+        import mlflow
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        try: mlflow.flush_trace_async_logging()
+        except Exception: pass
