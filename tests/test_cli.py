@@ -67,4 +67,4 @@ def test_failing_notebook_marks_run_failed(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("llmforge").experiment_id])[0]
     assert run.info.status == "FAILED"
-    assert (tmp_path / "reports").glob("broken-*.html")
+    assert list((tmp_path / "reports").glob("broken-*.html")), "the partial report of a failed run is kept"
