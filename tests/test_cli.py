@@ -68,3 +68,90 @@ def test_failing_notebook_marks_run_failed(tmp_path):
     run = client.search_runs([client.get_experiment_by_name("llmforge").experiment_id])[0]
     assert run.info.status == "FAILED"
     assert list((tmp_path / "reports").glob("broken-*.html")), "the partial report of a failed run is kept"
+
+
+STUDY = """study: qs_methods
+description: "naive vs zero-shot CoT on four quickstart questions"
+base:
+  model: smollm2-135m-instruct
+  engine: {kind: llama_cpp, n_ctx: 2048, n_threads: 1}
+  dataset: quickstart
+  n: 4
+  seed: 0
+  generation: {temperature: 0.0, max_tokens: 48}
+arms:
+  naive: {method: {name: naive}}
+  cot: {method: {name: cot, options: {shots: 0}}}
+compare: {baseline: naive}
+tracking: {experiment: study-test}
+"""
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("study")
+    (wd / "study.yaml").write_text(STUDY)
+    p = llmforge("run", str(wd / "study.yaml"), "--quiet", cwd=wd, env={"LLMFORGE_HOME": str(wd / "home")})
+    return wd, p
+
+def test_study_runs_arms_as_child_runs_then_compares_them(study_run):
+    wd, p = study_run
+    assert p.returncode == 0, p.stdout + p.stderr
+    client = MlflowClient(f"sqlite:///{wd / 'mlflow.db'}")
+    eid = client.get_experiment_by_name("study-test").experiment_id
+    parent = client.search_runs([eid], "tags.`llmforge.kind` = 'study'")[0]
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "qs_methods"
+    children = client.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(c.data.tags["llmforge.arm"] for c in children) == ["cot", "naive"]
+    assert all(c.info.status == "FINISHED" and c.data.metrics["n"] == 4 for c in children)
+    ids = {c.data.tags["llmforge.arm"]: c.info.run_id for c in children}
+    assert json.loads(parent.data.tags["llmforge.inputs"]) == ids           # the comparison links its inputs
+    m = parent.data.metrics
+    assert m["cot_vs_naive.accuracy.n"] == 4 and 0 <= m["cot_vs_naive.accuracy.p"] <= 1
+    assert m["cot_vs_naive.accuracy.fixed"] + m["cot_vs_naive.accuracy.broke"] <= 4
+    assert m["cot_vs_naive.completion_tokens.diff"] > 0                      # reasoning costs tokens
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"comparison.json", "charts", "report", "config"} <= arts, arts
+    charts = {a.path for a in client.list_artifacts(parent.info.run_id, "charts")}
+    assert {"charts/metric_bars.png", "charts/pareto_tokens.png", "charts/accuracy_vs_latency.png"} <= charts
+    html = (wd / "reports" / f"qs_methods-{parent.info.run_id[:8]}.html").read_text()
+    assert sorted(x.name.rsplit("-", 1)[0] for x in (wd / "reports").glob("qs_methods-*-*.html")) == ["qs_methods-cot", "qs_methods-naive"]
+    for text in ("Differences against the baseline", "fixed / broke", "matched 4 items by example id", "data:image/png;base64"):
+        assert text in html, text
+    assert "resolve_runs(" not in html                                      # code hidden
+
+def test_compare_study_file_finds_the_arms_latest_runs(study_run):
+    wd, _ = study_run
+    p = llmforge("compare", str(wd / "study.yaml"), "--quiet", cwd=wd)
+    assert p.returncode == 0, p.stdout + p.stderr
+    client = MlflowClient(f"sqlite:///{wd / 'mlflow.db'}")
+    eid = client.get_experiment_by_name("study-test").experiment_id
+    cmp_run = client.search_runs([eid], "tags.`llmforge.kind` = 'comparison'")[0]
+    arms = {c.data.tags["llmforge.arm"]: c.info.run_id for c in client.search_runs([eid], "tags.`llmforge.arm` != ''")}
+    assert json.loads(cmp_run.data.tags["llmforge.inputs"]) == arms
+    assert cmp_run.data.params["baseline"] == "naive"                        # from the study's compare section
+
+def _mock_run(wd, name, lines, n=None):
+    ds = wd / f"{name}.jsonl"
+    ds.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    (wd / f"{name}.yaml").write_text(f"name: {name}\ndataset: {ds}\nmodel: mock\nengine: {{kind: mock}}\n"
+                                     + (f"n: {n}\n" if n else "") + "tracking: {experiment: mocks}\n")
+    p = llmforge("run", str(wd / f"{name}.yaml"), "--quiet", cwd=wd, env={"LLMFORGE_HOME": str(wd / "home")})
+    return p.stdout.split()[1].rstrip(":")
+
+def test_compare_reports_what_was_matched_and_dropped(tmp_path):
+    q = lambda i, text="q": {"id": str(i), "question": f"{text} {i}?", "answers": ["a"]}
+    a = _mock_run(tmp_path, "a", [q(1), q(2), q(3, "<<FAIL>>"), q(4), q(5), q(6)])
+    b = _mock_run(tmp_path, "b", [q(1), q(2), q(3, "<<FAIL>>"), q(4), q(5), q(7)])
+    p = llmforge("compare", f"a={a}", f"b={b}", "--quiet", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = json.loads(next((tmp_path / "reports").glob("compare-a-vs-b-*.json")).read_text())
+    msg = out["matching"]["b vs a"]
+    assert msg.startswith("matched 5 items by example id; dropped 1 only in a (6); dropped 1 only in b (7)")
+    assert "1 matched items failed in a (3)" in msg and "1 matched items failed in b (3)" in msg
+    assert "matched 5 items by example id" in next((tmp_path / "reports").glob("compare-a-vs-b-*.html")).read_text()
+    c = _mock_run(tmp_path, "c", [q(100), q(101)])
+    p = llmforge("compare", f"a={a}", f"c={c}", "--quiet", cwd=tmp_path)
+    assert p.returncode == 2 and "have no example ids in common" in p.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    kinds = [r.data.tags.get("llmforge.kind") for r in client.search_runs([client.get_experiment_by_name("mocks").experiment_id])]
+    assert kinds.count("comparison") == 1                                     # the refused comparison created no run
