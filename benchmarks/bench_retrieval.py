@@ -35,7 +35,7 @@ t = time.perf_counter(); build_index("hotpotqa", a.chunk_size, a.overlap, emb, r
 print(f"  reopening the same index: {time.perf_counter() - t:.3f} s")
 qs = load_dataset("hotpotqa").examples
 emb.cache = None                                    # query latency measures the model, not the embedding cache
-for name in ("bm25", "vector", "hybrid"):
+for name in ("bm25", "vector", "hybrid", "reranked"):
     r = retrievers.get(name)(ix)
     for q in qs[:5]: r.search(q.question, a.k)      # warm-up
     lat, mets = [], []
