@@ -4,7 +4,8 @@
         [--retrievers bm25,vector,hybrid,reranked]
 
 Prints the build times (chunking, embedding, Chroma, BM25; a second call reopens the index), the two parts of a vector query
-measured apart (embedding the query with MiniLM; the Chroma search with a precomputed vector), then for each retriever the
+measured apart (embedding the query with MiniLM, on onnxruntime and on torch side by side; the Chroma search with a
+precomputed vector), then for each retriever the
 query latency p50/p95 over every HotpotQA question (vector includes embedding the query) and recall@k / MRR / nDCG@k against
 the gold supporting titles. Run it on an otherwise idle machine.
 """
@@ -48,9 +49,12 @@ def p50_p95(fn, items):
 
 questions = [q.question for q in qs]
 vecs = {q: v for q, v in zip(questions, emb.embed(questions))}
-e50, e95 = p50_p95(lambda q: emb.embed([q]), questions)
+torch_emb = Embedder(use_cache=False, backend="torch")
+for name, e in (("onnxruntime", emb), ("torch (sentence-transformers)", torch_emb)):
+    e50, e95 = p50_p95(lambda q: e.embed([q]), questions)
+    print(f"MiniLM query embedding, {name}: p50 {e50:.2f} ms p95 {e95:.2f} ms")
 c50, c95 = p50_p95(lambda q: ix.collection.query(query_embeddings=[vecs[q].tolist()], n_results=a.k, include=["distances"]), questions)
-print(f"vector query parts: MiniLM query embedding p50 {e50:.2f} ms p95 {e95:.2f} ms; Chroma top-{a.k} search p50 {c50:.2f} ms p95 {c95:.2f} ms")
+print(f"Chroma top-{a.k} search with a precomputed vector: p50 {c50:.2f} ms p95 {c95:.2f} ms")
 for name in a.retrievers.split(","):
     r = retrievers.get(name)(ix)
     for q in qs[:5]: r.search(q.question, a.k)      # warm-up
