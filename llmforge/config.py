@@ -14,7 +14,7 @@ from .data import datasets
 from .engines import engines, models
 from .methods import methods
 from .scoring import scorers
-import llmforge.rag, llmforge.faithfulness  # register the rag method and the retrieval and faithfulness scorers
+import llmforge.rag, llmforge.faithfulness, llmforge.agents  # register the rag and react methods and their auxiliary scorers
 
 # %% auto #0
 __all__ = ['EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',

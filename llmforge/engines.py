@@ -365,21 +365,26 @@ class MockEngine(Engine):
     kind = "mock"
 
     def __init__(self, model: str = "mock", answers: dict[str, str] | None = None, mode: str = "chat",
-                 fail_marker: str = "<<FAIL>>", latency_s: float = 0.001):
+                 fail_marker: str = "<<FAIL>>", latency_s: float = 0.001, script: list[str] | None = None):
         if mode not in ("chat", "completion"): raise ValueError(f"mode must be 'chat' or 'completion', not {mode!r}")
         self.model, self.answers, self.mode = model, dict(answers or {}), mode
         self.fail_marker, self.latency_s = fail_marker, latency_s
+        self.script = list(script) if script is not None else None     # outputs returned in order, one per request
         self.calls: list[list[GenerationRequest]] = []
         self.pricing = dict(FREE)
 
     def identity(self) -> dict:
-        return dict(kind=self.kind, model=self.model, mode=self.mode, answers=stable_hash(self.answers, 16))
+        return dict(kind=self.kind, model=self.model, mode=self.mode, answers=stable_hash(self.answers, 16),
+                    **({"script": stable_hash(self.script, 16)} if self.script is not None else {}))
 
     def _one(self, r: GenerationRequest) -> GenerationResult:
         text_in = r.text()
         if self.fail_marker and self.fail_marker in text_in:
             raise EngineError(f"mock engine told to fail (request contains {self.fail_marker!r})")
-        out = next((a for k, a in self.answers.items() if k in text_in), None)
+        if self.script is not None:
+            if not self.script: raise EngineError("mock engine script exhausted")
+            out = self.script.pop(0)
+        else: out = next((a for k, a in self.answers.items() if k in text_in), None)
         if out is None: out = f"mock answer {stable_hash(r.key_payload(), 10)}"
         finish = "stop"
         cuts = [out.find(s) for s in r.stop if s and s in out]
