@@ -59,6 +59,7 @@ for name in a.retrievers.split(","):
     r = retrievers.get(name)(ix)
     for q in qs[:5]: r.search(q.question, a.k)      # warm-up
     lat, mets = [], []
+    ix.embedder.query_memo.clear()                 # every query embedded afresh, for each retriever
     for q in qs:
         t = time.perf_counter(); hits = r.search(q.question, a.k); lat.append(time.perf_counter() - t)
         mets.append(retrieval_metrics([h.chunk.title for h in hits], q.meta["supporting_titles"], a.k))

@@ -18,7 +18,7 @@ from .tools import Observation, build_tools, tools as tool_registry
 # %% auto #0
 __all__ = ['ALIASES', 'REACT_INSTRUCTIONS', 'ANSWER_HINTS', 'FINAL_REQUEST', 'INVALID_ACTION', 'DEFAULT_TOOLS', 'TERMINATIONS',
            'Step', 'parse_call', 'parse_step', 'react_examples_path', 'react_examples', 'render_episode', 'ReActMethod',
-           'transcript', 'episode_summary', 'score_agent']
+           'transcript', 'episode_summary', 'score_agent', 'agent_table', 'tool_usage_chart']
 
 # %% ../nbs/18_agents.ipynb #b789aa9a
 ALIASES = {"wikipedia_search": "search", "wikipedia": "search", "wiki": "search", "search_wikipedia": "search",
@@ -184,6 +184,7 @@ class ReActMethod(Method):
         "stuck_repeats": Option(3, check=_int_in(2, 10), desc="an integer from 2 to 10"),
         "max_step_tokens": Option(128, check=_int_in(16, 1024), desc="an integer from 16 to 1024"),
         "tool_options": Option({}, check=_tool_opts_ok, desc="{tool name: {option: value}}"),
+        "demos": Option("turns", allowed=("turns", "system")),
     }
 
     def __init__(self, **options):
@@ -205,25 +206,43 @@ class ReActMethod(Method):
             self._tools[names] = {n: build_tools([n], **opts.get(n, {}))[n] for n in names}
         return self._tools[names]
 
-    def system_prompt(self, task: str) -> str:
+    def examples(self, task: str) -> list[dict]:
+        return react_examples(task, self.options["shots"], self.options["examples_dir"]) if self.options["shots"] else []
+
+    def system_prompt(self, task: str, with_examples: bool = True) -> str:
+        "The instructions with the tool list, and the worked episodes as text unless they are given as turns."
         tools = self.tools(task)
         lines = [f"({i + 1}) {t.example}: {t.description}" for i, t in enumerate(tools.values())]
         lines.append(f"({len(lines) + 1}) finish[answer]: returns the answer and ends the task.")
-        exs = react_examples(task, self.options["shots"], self.options["examples_dir"]) if self.options["shots"] else []
-        return REACT_INSTRUCTIONS.format(tools="\n".join(lines), answer_hint=ANSWER_HINTS[task],
-                                         examples="\n\n".join(render_episode(e) for e in exs) or "(none)")
+        text = REACT_INSTRUCTIONS.format(tools="\n".join(lines), answer_hint=ANSWER_HINTS[task],
+                                         examples="\n\n".join(render_episode(e) for e in self.examples(task)) or "(none)")
+        return text if with_examples else text[:text.index("\n\nHere are some examples.")]
 
-    def start(self, ex: Example) -> list[dict]:
+    def demo_turns(self, task: str) -> list[dict]:
+        "The worked episodes as earlier conversations: the question as a user turn, each Thought + Action as an assistant turn."
+        out = []
+        for e in self.examples(task):
+            out.append({"role": "user", "content": render_item(e["question"], e.get("choices"))})
+            for st in e["steps"]:
+                out.append({"role": "assistant", "content": f"Thought: {st['thought']}\nAction: {st['action']}"})
+                if "observation" in st: out.append({"role": "user", "content": f"Observation: {st['observation']}"})
+        return out
+
+    def start(self, ex: Example, mode: str = "chat") -> list[dict]:
+        "The opening messages: in chat mode with `demos: turns`, the worked episodes come as earlier turns of the conversation."
         _check_task(ex)
-        return [{"role": "system", "content": self.system_prompt(ex.task)},
-                {"role": "user", "content": render_item(ex.question, ex.choices)}]
+        question = {"role": "user", "content": render_item(ex.question, ex.choices)}
+        if mode == "chat" and self.options["demos"] == "turns":
+            return [{"role": "system", "content": self.system_prompt(ex.task, with_examples=False)},
+                    *self.demo_turns(ex.task), question]
+        return [{"role": "system", "content": self.system_prompt(ex.task)}, question]
 
     def _req(self, ctx: Context, messages: list[dict], **force) -> GenerationRequest:
         if ctx.mode == "chat": return self.request(ctx, messages=messages, **force)
         return self.request(ctx, prompt=transcript(messages), **force)
 
     def first_request(self, example: Example, ctx: Context) -> GenerationRequest:
-        return self._req(ctx, self.start(example))
+        return self._req(ctx, self.start(example, ctx.mode))
 
     def templates(self) -> dict[str, str]:
         return {f"{t}/system": self.system_prompt(t) for t in TASKS}
@@ -233,7 +252,7 @@ class ReActMethod(Method):
         return extract_answer(f"Answer: {a}", ex.task, ex.choices) or a.strip()
 
     def solve(self, example: Example, ctx: Context) -> Prediction:
-        tools, messages = self.tools(example.task), self.start(example)
+        tools, messages = self.tools(example.task), self.start(example, ctx.mode)
         pred, state, seen = Prediction(answer=""), {}, Counter()
         termination, iteration = None, 0
         for iteration in range(1, self.options["max_iterations"] + 1):
@@ -249,6 +268,11 @@ class ReActMethod(Method):
                 entry.update(observation="", success=True, error="")
                 pred.trace.append(entry); termination = "finish"; break
             if step.action is None or step.action not in tools:
+                key = json.dumps(["(invalid)", re.sub(r"\s+", " ", res.text).strip().lower()])
+                seen[key] += 1
+                if seen[key] >= self.options["stuck_repeats"]:      # the same unusable turn again: the model is looping
+                    entry.update(observation="", success=False, error="repeated")
+                    pred.trace.append(entry); termination = "stuck"; break
                 problem = step.problem or f"unknown action {step.action!r}"
                 obs = Observation(INVALID_ACTION.format(problem=problem, tools=", ".join(f"{n}[...]" for n in tools)),
                                   ok=False, error="invalid_action")
@@ -312,3 +336,51 @@ def score_agent(example: Example, prediction: Prediction) -> dict[str, float]:
     return out
 score_agent.key, score_agent.tasks, score_agent.auxiliary = "agent", ("qa", "math", "mc"), True
 scorers.register("agent", score_agent)
+
+# %% ../nbs/18_agents.ipynb #39652a14
+def _ends(records) -> list[dict]:
+    return [next((s for s in r.trace if s.get("step") == "end"), None) for r in records]
+
+def agent_table(runs: dict) -> "pd.DataFrame":
+    "One row per run with ReAct episodes: success, steps, tool use, termination shares, tokens and tool time per question."
+    import pandas as pd
+    rows = []
+    for label, recs in runs.items():
+        pairs = [(r, e) for r, e in zip(recs, _ends(recs)) if e is not None]
+        if not pairs: continue
+        n, ends = len(pairs), [e for _, e in pairs]
+        calls = [s for r, _ in pairs for s in r.trace if s.get("step") == "react" and s.get("tool")]
+        rows.append({"run": label, "n": n, "success": sum(r.correct for r, _ in pairs) / n,
+                     "steps / q": sum(e["iterations"] for e in ends) / n, "tool calls / q": len(calls) / n,
+                     "failed calls / q": sum(not s["success"] for s in calls) / n,
+                     "invalid actions / q": sum(e["invalid_actions"] for e in ends) / n,
+                     **{f"ended: {t}": sum(e["termination"] == t for e in ends) / n for t in TERMINATIONS},
+                     "tokens / q": sum(r.prompt_tokens + r.completion_tokens for r, _ in pairs) / n,
+                     "tool ms / q": 1000 * sum(e.get("tool_latency_s", 0.0) for e in ends) / n})
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+def tool_usage_chart(runs: dict, title: str = "Tool calls per question"):
+    "Grouped bars: calls per question to each tool, per run, failed calls stacked in a lighter shade. None without episodes."
+    import matplotlib.pyplot as plt, numpy as np
+    use = {}
+    for label, recs in runs.items():
+        n = sum(e is not None for e in _ends(recs))
+        if not n: continue
+        ok, bad = Counter(), Counter()
+        for r in recs:
+            for s in r.trace:
+                if s.get("step") == "react" and s.get("tool"): (ok if s["success"] else bad)[s["tool"]] += 1
+        use[label] = ({t: v / n for t, v in ok.items()}, {t: v / n for t, v in bad.items()})
+    if not use: return None
+    tools = sorted({t for ok, bad in use.values() for t in (*ok, *bad)})
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(tools) * len(use) / 2 + 3), 3.4))
+    width, x = 0.8 / len(use), np.arange(len(tools))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, (label, (ok, bad)) in enumerate(use.items()):
+        good, fail = [ok.get(t, 0.0) for t in tools], [bad.get(t, 0.0) for t in tools]
+        c = colors[j % len(colors)]
+        ax.bar(x + j * width, good, width, color=c, label=f"{label}")
+        ax.bar(x + j * width, fail, width, bottom=good, color=c, alpha=0.35, hatch="//", label=f"{label} (failed)")
+    ax.set_xticks(x + width * (len(use) - 1) / 2, tools); ax.set_ylabel("calls per question"); ax.set_title(title)
+    ax.legend(fontsize=8, ncol=2); fig.tight_layout()
+    return fig

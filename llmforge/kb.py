@@ -241,6 +241,7 @@ class Embedder:
         self.name = self.model_path.name if self.model_path.name != "model" else self.model_path.parent.name
         self._identity = dict(embedder=self.name, weights_sha256=file_hash(weights) if weights else "")
         self.hits = self.misses = 0
+        self.query_memo: dict[str, np.ndarray] = {}
 
     @property
     def model(self):
@@ -269,6 +270,16 @@ class Embedder:
         "Each text's token embeddings, [CLS] and [SEP] included (float32, not normalised)."
         if self.backend == "onnx": return [v.astype(np.float32) for v in self.onnx.encode(texts, self.batch_size, "token_embeddings")]
         return [t.float().numpy() for t in self.model.encode(texts, output_value="token_embeddings", batch_size=32, show_progress_bar=False)]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The normalised embedding of one search query, memoised in memory only: queries are short and cheap to embed, and a
+        disk round trip (read, write, commit) would cost as much as the model; repeats within a process (the same question
+        under several retrievers) are free."""
+        v = self.query_memo.get(text)
+        if v is None:
+            v = self.query_memo[text] = self.encode([text])[0]
+            if len(self.query_memo) > 4096: self.query_memo.pop(next(iter(self.query_memo)))
+        return v
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         "Normalised embeddings of `texts` (one row each), from the cache where possible."
@@ -394,7 +405,7 @@ class VectorRetriever(Retriever):
     "Dense retrieval: MiniLM query embedding, cosine similarity in Chroma."
     name = "vector"
     def search(self, query: str, k: int = 5) -> list[Hit]:
-        q = self.index.embedder.embed([query])[0]
+        q = self.index.embedder.embed_query(query)
         res = self.index.collection.query(query_embeddings=[q.tolist()], n_results=min(k, len(self.index.chunks)),
                                           include=["distances"])
         return [Hit(self.index.by_id[i], 1.0 - d, r) for r, (i, d) in enumerate(zip(res["ids"][0], res["distances"][0]))]

@@ -12,11 +12,16 @@ import matplotlib.pyplot as plt
 from .core import Record
 
 # %% auto #0
-__all__ = ['QUALITY_ORDER', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'latency_histogram',
-           'run_header', 'export_json', 'render_html']
+__all__ = ['QUALITY_ORDER', 'COUNT_METRICS', 'is_count', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame',
+           'trace_html', 'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
 
 # %% ../nbs/09_report.ipynb #dba912d1
 QUALITY_ORDER = ("accuracy", "exact_match", "f1", "contains", "numeric_match", "choice_accuracy")
+COUNT_METRICS = ("iterations", "tool_calls", "failed_tool_calls", "invalid_actions")
+
+def is_count(metric: str) -> bool:
+    "Whether a per-example score is a count (shown as a mean per example) rather than a rate (shown as a percentage)."
+    return metric in COUNT_METRICS or metric.startswith("calls_")
 
 def _card(title, value, sub=""):
     return (f'<div style="display:inline-block;min-width:150px;margin:4px;padding:10px 14px;border:1px solid #ccc;'
@@ -29,8 +34,12 @@ def metric_cards(summary: dict) -> str:
     qual = [m for m in QUALITY_ORDER if m in summary] + sorted(
         k for k in summary if f"{k}_ci_low" in summary and k not in QUALITY_ORDER)
     for m in qual:
-        cards.append(_card(m.replace("_", " "), f"{100 * summary[m]:.1f}%",
-                           f"95% CI [{100 * summary[m + '_ci_low']:.1f}, {100 * summary[m + '_ci_high']:.1f}]"))
+        if is_count(m):
+            cards.append(_card(m.replace("_", " ") + " / example", f"{summary[m]:.2f}",
+                               f"95% CI [{summary[m + '_ci_low']:.2f}, {summary[m + '_ci_high']:.2f}]"))
+        else:
+            cards.append(_card(m.replace("_", " "), f"{100 * summary[m]:.1f}%",
+                               f"95% CI [{100 * summary[m + '_ci_low']:.1f}, {100 * summary[m + '_ci_high']:.1f}]"))
     if "latency_p50" in summary:
         cards.append(_card("latency p50", f"{summary['latency_p50']:.2f} s",
                            f"p95 {summary['latency_p95']:.2f} s · p99 {summary['latency_p99']:.2f} s"))
@@ -38,7 +47,8 @@ def metric_cards(summary: dict) -> str:
         cards.append(_card("throughput", f"{summary['examples_per_s']:.2f} ex/s",
                            f"{summary.get('gen_tokens_per_s', 0):.0f} generated tokens/s"))
     cards.append(_card("tokens", f"{int(summary.get('total_tokens', 0)):,}",
-                       f"prompt {int(summary.get('prompt_tokens', 0)):,} · completion {int(summary.get('completion_tokens', 0)):,}"))
+                       f"prompt {int(summary.get('prompt_tokens', 0)):,} · completion {int(summary.get('completion_tokens', 0)):,}"
+                       + (f" · {summary['tokens_per_example']:,.0f} per example" if "tokens_per_example" in summary else "")))
     cards.append(_card("cost", f"${summary.get('cost_usd', 0):.4f}", "from per-model prices"))
     cards.append(_card("examples", f"{int(summary.get('n', 0))}",
                        f"{int(summary.get('n_failed', 0))} failed · {int(summary.get('n_cached', 0))} cached"))
@@ -61,6 +71,105 @@ def fastest_slowest(records: list[Record], k: int = 5) -> tuple[pd.DataFrame, pd
 
 def failures_frame(records: list[Record]) -> pd.DataFrame:
     return pd.DataFrame([dict(id=r.id, question=r.question, error=r.error) for r in records if r.error])
+
+# %% ../nbs/09_report.ipynb #2fd5e702
+_BOX = "margin:3px 0;padding:5px 9px;border-radius:5px;white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px"
+_STYLE = {"thought": f"{_BOX};background:#f4f4f4;color:#444;font-style:italic",
+          "action": f"{_BOX};background:#e8f0fe;color:#0b3d91",
+          "ok": f"{_BOX};background:#e6f4ea;color:#1e4620",
+          "fail": f"{_BOX};background:#fce8e6;color:#8c1d18",
+          "text": f"{_BOX};background:#fafafa;color:#222;border:1px solid #eee"}
+
+def _clip(v, n: int) -> str:
+    t = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+    return t if len(t) <= n else t[:n] + f" … (+{len(t) - n} chars)"
+
+def _div(kind: str, label: str, text, n: int = 800) -> str:
+    return f'<div style="{_STYLE[kind]}"><b>{html.escape(label)}</b> {html.escape(_clip(text, n))}</div>'
+
+def _meta(step: dict) -> str:
+    bits = []
+    if "prompt_tokens" in step: bits.append(f"{step['prompt_tokens']}+{step.get('completion_tokens', 0)} tokens")
+    if step.get("latency_s") is not None: bits.append(f"model {1000 * step['latency_s']:.0f} ms")
+    if step.get("tool_latency_s") is not None: bits.append(f"tool {1000 * step['tool_latency_s']:.1f} ms")
+    if step.get("cached"): bits.append("cached")
+    return f'<div style="font-size:11px;color:#888;margin-left:4px">{" · ".join(bits)}</div>' if bits else ""
+
+def _args(a) -> str: return json.dumps(a, ensure_ascii=False) if isinstance(a, dict) else str(a if a is not None else "")
+
+def trace_html(record: Record | dict, max_chars: int = 800) -> str:
+    "One example and its trace as an HTML step list (agent steps as Thought / Action / Observation)."
+    r = record.to_dict() if isinstance(record, Record) else record
+    mark = ("&#10004; correct", "#1e7d32") if r["correct"] else ("&#10008; wrong", "#c62828")
+    end = next((s for s in r.get("trace", []) if s.get("step") == "end"), None)
+    head = [f'<div style="font-family:sans-serif;font-size:13px"><b>{html.escape(str(r["id"]))}</b> · '
+            f'<span style="color:{mark[1]}">{mark[0]}</span>'
+            + (f' · ended by <b>{html.escape(end["termination"])}</b> after {end["iterations"]} steps, '
+               f'{end["tool_calls"]} tool calls ({end["failed_tool_calls"]} failed)' if end else "")
+            + (f' · <span style="color:#c62828">error: {html.escape(r["error"])}</span>' if r.get("error") else "") + "</div>",
+            _div("text", "Question:", r["question"], 2000),
+            _div("text", "Expected:", " | ".join(map(str, r["expected"][:4])), 300),
+            _div("text", "Predicted:", r["predicted"], 300)]
+    body = []
+    for i, st in enumerate(r.get("trace", [])):
+        kind = st.get("step", f"step {i}")
+        if kind == "end": continue
+        if kind == "react":
+            body.append(f'<div style="font-size:11px;color:#555;margin-top:6px">step {st.get("iteration", i + 1)}</div>')
+            if st.get("thought"): body.append(_div("thought", "Thought:", st["thought"], max_chars))
+            if st.get("action"): body.append(_div("action", "Action:", f'{st["action"]}[{_args(st.get("args"))}]', max_chars))
+            else: body.append(_div("fail", "Model wrote:", st.get("output", ""), max_chars))
+            if st.get("action") != "finish":
+                obs = st.get("observation") or ("(not run: " + st["error"] + ")" if st.get("error") else "")
+                body.append(_div("ok" if st.get("success") else "fail", "Observation:", obs, max_chars))
+        else:
+            body.append(f'<div style="font-size:11px;color:#555;margin-top:6px">{html.escape(str(kind))}</div>')
+            body.append(_div("text", "Output:", st.get("output", ""), max_chars))
+        body.append(_meta(st))
+    return ('<div style="border:1px solid #ddd;border-radius:8px;padding:8px 12px;margin:8px 0">'
+            + "".join(head) + "".join(body) + "</div>")
+
+def pick_traces(records: list[Record], k: int = 2) -> list[Record]:
+    "The first `k` correct and the first `k` wrong examples (failed ones included), in run order."
+    good = [r for r in records if r.correct][:k]
+    bad = [r for r in records if not r.correct][:k]
+    return good + bad
+
+# %% ../nbs/09_report.ipynb #c9de9a2a
+class TraceBrowser:
+    "An ipywidgets browser over `records` (a `RunResult`'s records, or records read back from `records.jsonl`)."
+    def __init__(self, records: list[Record]):
+        import ipywidgets as w
+        self.records = [r if isinstance(r, Record) else Record.from_dict(r) for r in records]
+        ends = sorted({s["termination"] for r in self.records for s in r.trace if s.get("step") == "end"})
+        self.filter = w.Dropdown(options=["all", "correct", "wrong", "failed"] + [f"ended by {t}" for t in ends],
+                                 value="all", description="show")
+        self.prev, self.next = w.Button(description="◀ previous"), w.Button(description="next ▶")
+        self.position, self.view = w.Label(), w.HTML()
+        self.filter.observe(lambda _: self.show(0), names="value")
+        self.prev.on_click(lambda _: self.show(self.i - 1)); self.next.on_click(lambda _: self.show(self.i + 1))
+        self.widget = w.VBox([w.HBox([self.filter, self.prev, self.next, self.position]), self.view])
+        self.show(0)
+
+    def selected(self) -> list[Record]:
+        f = self.filter.value
+        if f == "all": return self.records
+        if f == "correct": return [r for r in self.records if r.correct]
+        if f == "wrong": return [r for r in self.records if not r.correct]
+        if f == "failed": return [r for r in self.records if r.error]
+        t = f.removeprefix("ended by ")
+        return [r for r in self.records if any(s.get("step") == "end" and s["termination"] == t for s in r.trace)]
+
+    def show(self, i: int):
+        sel = self.selected()
+        self.i = max(0, min(i, len(sel) - 1))
+        self.view.value = trace_html(sel[self.i]) if sel else "<i>no examples match</i>"
+        self.position.value = f"{self.i + 1 if sel else 0} of {len(sel)}"
+        self.prev.disabled, self.next.disabled = self.i <= 0, self.i >= len(sel) - 1
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
 
 # %% ../nbs/09_report.ipynb #6d938556
 def latency_histogram(records: list[Record], title: str = "Latency per example"):

@@ -161,6 +161,7 @@ def summarize(records: list[Record], wall_time_s: float | None = None, pricing: 
     if gen_lat > 0: out["gen_tokens_per_s"] = sum(r.completion_tokens for r in fresh) / gen_lat
     pt, ct = sum(r.prompt_tokens for r in records), sum(r.completion_tokens for r in records)
     out.update(prompt_tokens=float(pt), completion_tokens=float(ct), total_tokens=float(pt + ct))
+    if n: out["tokens_per_example"] = (pt + ct) / n
     pricing = pricing or {}
     out["cost_usd"] = pt / 1e6 * float(pricing.get("prompt_per_1m", 0.0)) + ct / 1e6 * float(pricing.get("completion_per_1m", 0.0))
     return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_tools.ipynb #3d81969e
 from __future__ import annotations
-import ast, copy, inspect, json, math, re, threading, time, unicodedata
+import ast, copy, html, inspect, json, math, re, threading, time, unicodedata
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import cached_property
@@ -208,10 +208,10 @@ tools = Registry("tool")
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 
 def normalize_title(s: str) -> str:
-    "A title for matching: accents folded, case folded, apostrophes dropped, other punctuation and underscores as spaces."
+    "A title for matching: accents folded, case folded, apostrophes dropped, & as 'and', other punctuation and underscores as spaces."
     s = unicodedata.normalize("NFKD", s)
     s = "".join(c for c in s if not unicodedata.combining(c))
-    s = _APOSTROPHES.sub("", s.casefold()).replace("_", " ")
+    s = _APOSTROPHES.sub("", s.casefold()).replace("_", " ").replace("&", " and ")
     return " ".join(re.findall(r"\w+", s))
 
 def _exact_key(title: str) -> str: return " ".join(title.casefold().split())
@@ -243,8 +243,8 @@ def pages_from_documents(docs: Sequence[Document], source: str = "") -> list[Wik
     for key in order:
         parts = sorted(groups[key], key=lambda x: x[0])
         first = parts[0][1]
-        title = (first.title or key).replace("_", " ").strip()
-        out.append(WikiPage(title, [re.sub(r"\s+", " ", d.text).strip() for _, d in parts], source))
+        title = html.unescape(first.title or key).replace("_", " ").strip()      # HotpotQA titles carry &amp; and &quot;
+        out.append(WikiPage(title, [html.unescape(re.sub(r"\s+", " ", d.text)).strip() for _, d in parts], source))
     return out
 
 class WikiCorpus:

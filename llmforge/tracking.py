@@ -17,7 +17,7 @@ from .core import stable_hash, project_root, canonical_json
 from .config import ExperimentConfig
 
 # %% auto #0
-__all__ = ['PACKAGES', 'tracking_uri', 'git_commit', 'package_versions', 'build_manifest', 'Tracker']
+__all__ = ['PACKAGES', 'tracking_uri', 'git_commit', 'package_versions', 'build_manifest', 'step_spans', 'Tracker']
 
 # %% ../nbs/08_tracking.ipynb #b5fff3c5
 def tracking_uri(cfg: ExperimentConfig | None = None) -> str:
@@ -56,6 +56,26 @@ def build_manifest(result) -> dict:
                 python=sys.version.split()[0], platform=platform.platform(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 # %% ../nbs/08_tracking.ipynb #08545443
+def step_spans(trace: list[dict]):
+    """The spans of one example's trace, in order, as (name, span type, inputs, outputs, attributes, seconds, ok): an LLM span
+    for each engine call, then, for an agent step that called a tool, a TOOL span with the tool's arguments, observation and
+    latency (failed when the tool failed or the action was invalid). Summary steps without timing (`end`) are left to the root."""
+    llm_keys = ("prompt_tokens", "completion_tokens", "finish_reason", "cached", "iteration")
+    for i, step in enumerate(trace):
+        name = step.get("step", f"step{i}")
+        if "prompt_tokens" in step:
+            label = f"{name} {step['iteration']}" if "iteration" in step else name
+            inputs = {"input": step["input"]} if "input" in step else {"iteration": step.get("iteration")}
+            outputs = {"output": step.get("output")}
+            if "action" in step: outputs.update(thought=step.get("thought"), action=step.get("action"), args=step.get("args"))
+            yield label, "LLM", inputs, outputs, {k: v for k, v in step.items() if k in llm_keys}, step.get("latency_s"), True
+        elif name != "end":
+            yield name, "UNKNOWN", {"input": step.get("input")}, {"output": step.get("output")}, {}, step.get("latency_s"), True
+        if step.get("tool") or step.get("error") == "invalid_action":
+            yield (step.get("tool") or "invalid_action", "TOOL", {"args": step.get("args")}, {"observation": step.get("observation")},
+                   {"success": bool(step.get("success")), "error": step.get("error") or ""}, step.get("tool_latency_s"),
+                   bool(step.get("success")))
+
 class Tracker:
     "A thin, explicit-run-id wrapper over MlflowClient."
     def __init__(self, uri: str | None = None, experiment: str = "llmforge"):
@@ -124,24 +144,26 @@ class Tracker:
         return manifest
 
     def log_traces(self, run_id: str, records, limit: int = 1000) -> int:
-        """One MLflow trace per example, linked to the run: a root span with the question and the scored answer, and a child
-        span per engine call with its prompt, output, tokens and latency (laid end to end from the example's start). Shown
-        in the run's Traces tab. Returns how many were logged."""
+        """One MLflow trace per example, linked to the run: a root span with the question and the scored answer, and child
+        spans laid end to end from the example's start (`step_spans`): one per engine call with its prompt, output, tokens
+        and latency, and one per tool call with its arguments, observation, success and latency. Shown in the run's Traces
+        tab. Returns how many were logged."""
         t = time.time_ns()
         for r in records[:limit]:
             total = int(max(r.latency_s, 1e-6) * 1e9)
+            end = next((s for s in r.trace if s.get("step") == "end"), {})
             root = mlflow.start_span_no_context(
-                f"example {r.id}", span_type="CHAIN", inputs={"question": r.question, "expected": r.expected},
-                attributes={"example_id": r.id, "task": r.task, "cached": str(r.cached)},
+                f"example {r.id}", span_type="AGENT" if end else "CHAIN", inputs={"question": r.question, "expected": r.expected},
+                attributes={"example_id": r.id, "task": r.task, "cached": str(r.cached),
+                            **{k: v for k, v in end.items() if k in ("termination", "iterations", "tool_calls", "failed_tool_calls")}},
                 metadata={"mlflow.sourceRun": run_id}, experiment_id=self.experiment_id, start_time_ns=t)
             cur = t
-            for i, step in enumerate(r.trace):
-                dur = int(max(step.get("latency_s") or 0.0, 1e-6) * 1e9)
-                sp = mlflow.start_span_no_context(step.get("step", f"step{i}"), span_type="LLM" if "prompt_tokens" in step else "UNKNOWN",
-                                                  parent_span=root, inputs={"input": step.get("input")}, start_time_ns=cur,
-                                                  attributes={k: v for k, v in step.items()
-                                                              if k in ("prompt_tokens", "completion_tokens", "finish_reason", "cached")})
-                sp.end(outputs={"output": step.get("output")}, end_time_ns=cur + dur)
+            for name, kind, inputs, outputs, attrs, dur_s, ok in step_spans(r.trace):
+                dur = int(max(dur_s or 0.0, 1e-6) * 1e9)
+                sp = mlflow.start_span_no_context(name, span_type=kind, parent_span=root, inputs=inputs, start_time_ns=cur,
+                                                  attributes=attrs)
+                if not ok: sp.set_status("ERROR")
+                sp.end(outputs=outputs, end_time_ns=cur + dur)
                 cur += dur
             root.end(outputs={"predicted": r.predicted, "correct": r.correct, "scores": r.scores, "error": r.error},
                      end_time_ns=max(cur, t + total))
