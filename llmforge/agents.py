@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, re, time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,9 +16,10 @@ from .scoring import scorers
 from .tools import Observation, build_tools, tools as tool_registry
 
 # %% auto #0
-__all__ = ['ALIASES', 'REACT_INSTRUCTIONS', 'ANSWER_HINTS', 'FINAL_REQUEST', 'INVALID_ACTION', 'DEFAULT_TOOLS', 'TERMINATIONS',
-           'Step', 'parse_call', 'parse_step', 'react_examples_path', 'react_examples', 'render_episode', 'ReActMethod',
-           'transcript', 'episode_summary', 'score_agent', 'agent_table', 'tool_usage_chart']
+__all__ = ['ALIASES', 'REACT_INSTRUCTIONS', 'ANSWER_HINTS', 'NATIVE_INSTRUCTIONS', 'FINISH_TOOL', 'FINAL_REQUEST',
+           'INVALID_ACTION', 'DEFAULT_TOOLS', 'TERMINATIONS', 'Step', 'parse_call', 'parse_step', 'react_examples_path',
+           'react_examples', 'render_episode', 'ReActMethod', 'transcript', 'episode_summary', 'score_agent',
+           'agent_table', 'tool_usage_chart']
 
 # %% ../nbs/18_agents.ipynb #b789aa9a
 ALIASES = {"wikipedia_search": "search", "wikipedia": "search", "wiki": "search", "search_wikipedia": "search",
@@ -153,6 +154,11 @@ Here are some examples.
 ANSWER_HINTS = {"qa": "The answer in finish[...] is short: a name, place, date, number or short phrase.",
                 "math": "The answer in finish[...] is only the final number.",
                 "mc": "The answer in finish[...] is only the letter of the correct choice."}
+NATIVE_INSTRUCTIONS = ("Answer the question using the tools. Call one tool at a time and read its result before the next call. "
+                       "When you know the answer, call finish with it. {answer_hint}")
+FINISH_TOOL = {"type": "function", "function": {"name": "finish", "description": "Give the final answer and end the task.",
+               "parameters": {"type": "object", "properties": {"answer": {"type": "string", "description": "the final answer"}},
+                              "required": ["answer"]}}}
 FINAL_REQUEST = "You have used all your steps. Based on the observations above, give your final answer now, in the form: Final Answer: <answer>"
 INVALID_ACTION = ("Invalid action: {problem}. Write a Thought, then an Action in the form tool[argument], one of: {tools}, "
                   "or finish[answer].")
@@ -185,6 +191,7 @@ class ReActMethod(Method):
         "max_step_tokens": Option(128, check=_int_in(16, 1024), desc="an integer from 16 to 1024"),
         "tool_options": Option({}, check=_tool_opts_ok, desc="{tool name: {option: value}}"),
         "demos": Option("turns", allowed=("turns", "system")),
+        "tool_calling": Option("text", allowed=("text", "native")),
     }
 
     def __init__(self, **options):
@@ -252,6 +259,7 @@ class ReActMethod(Method):
         return extract_answer(f"Answer: {a}", ex.task, ex.choices) or a.strip()
 
     def solve(self, example: Example, ctx: Context) -> Prediction:
+        if self.options["tool_calling"] == "native": return self.solve_native(example, ctx)
         tools, messages = self.tools(example.task), self.start(example, ctx.mode)
         pred, state, seen = Prediction(answer=""), {}, Counter()
         termination, iteration = None, 0
@@ -290,6 +298,10 @@ class ReActMethod(Method):
             pred.latency_s += obs.latency_s
             pred.trace.append(entry)
             messages = messages + [{"role": "assistant", "content": shown}, {"role": "user", "content": f"Observation: {obs.text}"}]
+        return self._close(pred, termination, ctx, example, messages)
+
+    def _close(self, pred: Prediction, termination: str | None, ctx: Context, example: Example, messages: list[dict]) -> Prediction:
+        "At the iteration limit, one last request for the answer; then the `end` step."
         if termination is None:
             termination = "max_iterations"
             req = self._req(ctx, messages + [{"role": "user", "content": FINAL_REQUEST}], stop=["\n\n"])
@@ -301,6 +313,58 @@ class ReActMethod(Method):
         pred.raw_output = next((s["output"] for s in reversed(pred.trace) if "output" in s), "")
         pred.trace.append(episode_summary(pred.trace, termination))
         return pred
+
+    def solve_native(self, example: Example, ctx: Context) -> Prediction:
+        """The loop with the server's own tool calling: the tools (and `finish`) go out as OpenAI function specs, the model's
+        `tool_calls` are run and answered with `tool` messages; a reply without a tool call is the final answer."""
+        if ctx.mode != "chat" or not getattr(ctx.engine, "supports_tools", False):
+            raise ValueError(f"tool_calling: native needs a chat engine with native tool calls (openai); engine "
+                             f"{getattr(ctx.engine, 'kind', '?')!r} in {ctx.mode} mode has none: use tool_calling: text")
+        _check_task(example)
+        tools = self.tools(example.task)
+        specs = [t.schema() for t in tools.values()] + [FINISH_TOOL]
+        messages = [{"role": "system", "content": NATIVE_INSTRUCTIONS.format(answer_hint=ANSWER_HINTS[example.task])},
+                    {"role": "user", "content": render_item(example.question, example.choices)}]
+        pred, state, seen = Prediction(answer=""), {}, Counter()
+        termination = None
+        for iteration in range(1, self.options["max_iterations"] + 1):
+            req = replace(self.request(ctx, messages=messages, stop=[]), tools=specs)
+            res = ctx.generate([req])[0]
+            _usage(pred, res)
+            llm = dict(step="react", iteration=iteration, output=res.text, thought=res.text.strip(), prompt_tokens=res.prompt_tokens,
+                       completion_tokens=res.completion_tokens, latency_s=res.latency_s, cached=res.cached)
+            if not res.tool_calls:                                   # a plain reply: the answer
+                pred.answer = extract_answer(f"Answer: {res.text}", example.task, example.choices) or res.text.strip()
+                pred.trace.append({**llm, "action": "finish", "args": res.text.strip(), "observation": "", "success": True, "error": ""})
+                termination = "finish"; break
+            messages = messages + [{"role": "assistant", "content": res.text or None, "tool_calls": [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in res.tool_calls]}]
+            for j, call in enumerate(res.tool_calls):
+                try: args = json.loads(call["arguments"] or "{}")
+                except json.JSONDecodeError: args = call["arguments"]
+                entry = {**(llm if j == 0 else dict(step="react", iteration=iteration, output="", thought="")),
+                         "action": call["name"], "args": args}
+                if call["name"] == "finish":
+                    a = args.get("answer", "") if isinstance(args, dict) else args
+                    pred.answer = self.final_answer(a, example)
+                    entry.update(observation="", success=True, error="")
+                    pred.trace.append(entry); termination = "finish"; break
+                if call["name"] not in tools:
+                    obs = Observation(f"Invalid action: unknown tool {call['name']!r}; tools: {', '.join(tools)}, finish.",
+                                      ok=False, error="invalid_action")
+                else:
+                    seen[_canonical(call["name"], args)] += 1
+                    if seen[_canonical(call["name"], args)] >= self.options["stuck_repeats"]:
+                        entry.update(observation="", success=False, error="repeated")
+                        pred.trace.append(entry); termination = "stuck"; break
+                    with ctx.timer.section("tools"): obs = tools[call["name"]](args, state)
+                entry.update(tool=call["name"] if call["name"] in tools else None, observation=obs.text, success=obs.ok,
+                             error=obs.error, tool_latency_s=obs.latency_s)
+                pred.latency_s += obs.latency_s
+                pred.trace.append(entry)
+                messages = messages + [{"role": "tool", "tool_call_id": call["id"], "content": obs.text}]
+            if termination: break
+        return self._close(pred, termination, ctx, example, messages)
 
 def transcript(messages: list[dict]) -> str:
     "The episode as one completion prompt: system text, then the turns, ending where the model continues."
@@ -314,10 +378,11 @@ def _usage(pred: Prediction, res) -> None:
     pred.cached = all(s.get("cached", False) for s in pred.trace if "cached" in s) and res.cached
 
 def episode_summary(trace: list[dict], termination: str) -> dict:
-    "The `end` step: why the episode ended and what it did."
+    "The `end` step: why the episode ended and what it did (several native tool calls in one turn count as one iteration)."
     steps = [s for s in trace if s.get("step") == "react"]
     calls = [s for s in steps if s.get("tool")]
-    return dict(step="end", termination=termination, iterations=len(steps), tool_calls=len(calls),
+    return dict(step="end", termination=termination, iterations=len({s.get("iteration", i) for i, s in enumerate(steps)}),
+                tool_calls=len(calls),
                 failed_tool_calls=sum(not s["success"] for s in calls),
                 invalid_actions=sum(s.get("error") == "invalid_action" for s in steps),
                 tools_used=dict(Counter(s["tool"] for s in calls)),

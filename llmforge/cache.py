@@ -101,7 +101,7 @@ class CachedEngine(Engine):
     def __init__(self, engine: Engine, cache: ResponseCache | str | Path | None = None, enabled: bool = True):
         self.inner, self.enabled = engine, enabled
         self.cache = cache if isinstance(cache, ResponseCache) else (ResponseCache(cache) if enabled else None)
-        self.kind, self.mode = engine.kind, engine.mode
+        self.kind, self.mode, self.supports_tools = engine.kind, engine.mode, engine.supports_tools
         self.hits = self.misses = 0
         self._identity = None
 

@@ -62,6 +62,7 @@ class GenerationRequest:
     repeat_penalty: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int = 0
+    tools: list[dict] | None = None     # OpenAI function specs, for engines with native tool calling (`supports_tools`)
 
     def __post_init__(self):
         if (self.prompt is None) == (self.messages is None):
@@ -73,11 +74,14 @@ class GenerationRequest:
     def text(self) -> str:
         "The request's input as one string (for display, ordering and prefix grouping)."
         if self.prompt is not None: return self.prompt
-        return "\n".join(f"{m['role']}: {m['content']}" for m in self.messages)
+        return "\n".join(f"{m['role']}: {m.get('content') or ''}"
+                         + (" " + json.dumps(m["tool_calls"], sort_keys=True) if m.get("tool_calls") else "") for m in self.messages)
 
     def key_payload(self) -> dict:
-        "Everything about the request that changes the output."
-        return asdict(self)
+        "Everything about the request that changes the output (`tools` only when given, so older cache keys stay valid)."
+        d = asdict(self)
+        if d["tools"] is None: del d["tools"]
+        return d
 
 @dataclass
 class GenerationResult:
@@ -88,6 +92,7 @@ class GenerationResult:
     latency_s: float = 0.0
     finish_reason: str = "stop"
     cached: bool = False
+    tool_calls: list[dict] = field(default_factory=list)   # native tool calls: {"id", "name", "arguments" (JSON text)}
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -96,6 +101,7 @@ class Engine:
     "Base class of all engines: a batch of requests in, one result per request out."
     kind: str = "base"
     mode: str = "chat"   # "chat" or "completion"
+    supports_tools: bool = False   # takes `GenerationRequest.tools` and returns `GenerationResult.tool_calls`
 
     def identity(self) -> dict:
         "What identifies the model and engine settings that change outputs (never a secret)."

@@ -199,6 +199,7 @@ def _status_of(e: BaseException) -> int | None:
 class OpenAIEngine(Engine):
     "Any OpenAI-compatible server (vLLM, llama.cpp server, TGI, OpenAI) through the `openai` SDK."
     kind = "openai"
+    supports_tools = True     # requests with `tools` go out as OpenAI function specs; `tool_calls` come back
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", mode: str = "chat",
                  timeout_s: float = 120.0, max_retries: int = 3, extra_sampling: bool = True):
@@ -244,9 +245,13 @@ class OpenAIEngine(Engine):
         try:
             if self.mode == "chat":
                 msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
-                resp = self.client.chat.completions.create(messages=msgs, **common)
-                text = resp.choices[0].message.content or ""
+                resp = self.client.chat.completions.create(messages=msgs, **common, **({"tools": r.tools} if r.tools else {}))
+                msg = resp.choices[0].message
+                text = msg.content or ""
+                calls = [dict(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+                         for c in (msg.tool_calls or []) if getattr(c, "function", None) is not None]
             else:
+                if r.tools: raise EngineError("native tool calling needs a chat-mode engine (mode: chat)")
                 prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
                 resp = self.client.completions.create(prompt=prompt, **common)
                 text = resp.choices[0].text or ""
@@ -256,7 +261,8 @@ class OpenAIEngine(Engine):
         u = resp.usage
         return GenerationResult(text=text, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
                                 completion_tokens=getattr(u, "completion_tokens", 0) or 0, latency_s=latency,
-                                finish_reason=resp.choices[0].finish_reason or "stop")
+                                finish_reason=resp.choices[0].finish_reason or "stop",
+                                tool_calls=calls if self.mode == "chat" else [])
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return [self._one(r) for r in requests]
@@ -363,9 +369,10 @@ class HFInferenceEngine(Engine):
 class MockEngine(Engine):
     "A deterministic stand-in engine for tests."
     kind = "mock"
+    supports_tools = True
 
     def __init__(self, model: str = "mock", answers: dict[str, str] | None = None, mode: str = "chat",
-                 fail_marker: str = "<<FAIL>>", latency_s: float = 0.001, script: list[str] | None = None):
+                 fail_marker: str = "<<FAIL>>", latency_s: float = 0.001, script: list[str | dict] | None = None):
         if mode not in ("chat", "completion"): raise ValueError(f"mode must be 'chat' or 'completion', not {mode!r}")
         self.model, self.answers, self.mode = model, dict(answers or {}), mode
         self.fail_marker, self.latency_s = fail_marker, latency_s
@@ -384,6 +391,12 @@ class MockEngine(Engine):
         if self.script is not None:
             if not self.script: raise EngineError("mock engine script exhausted")
             out = self.script.pop(0)
+            if isinstance(out, dict):
+                calls = [dict(id=c.get("id", f"call_{i}"), name=c["name"], arguments=json.dumps(c.get("arguments", {})))
+                         for i, c in enumerate(out.get("tool_calls", []))]
+                text = out.get("text", "")
+                return GenerationResult(text=text, prompt_tokens=len(text_in.split()), completion_tokens=len(text.split()) + 5 * len(calls),
+                                        latency_s=self.latency_s, finish_reason="tool_calls" if calls else "stop", tool_calls=calls)
         else: out = next((a for k, a in self.answers.items() if k in text_in), None)
         if out is None: out = f"mock answer {stable_hash(r.key_payload(), 10)}"
         finish = "stop"

@@ -210,3 +210,38 @@ def test_hf_inference_completion_mode(scripted, monkeypatch):
     assert (r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason) == (" Paris, the", 2, 3, "length")
     params = srv.requests[0]["body"]["parameters"]
     assert (params["max_new_tokens"], params["do_sample"], params["top_k"], params["repetition_penalty"]) == (3, False, 40, 1.0)
+
+
+def _tool_call_reply(calls, content=None):
+    return {"id": "c2", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": content,
+                "tool_calls": [{"id": f"call_{i}", "type": "function",
+                                "function": {"name": n, "arguments": json.dumps(a)}} for i, (n, a) in enumerate(calls)]}}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 15, "total_tokens": 135}}
+
+
+def test_react_native_tool_calling(scripted):
+    """ReAct with `tool_calling: native` over the OpenAI engine: the tools go out as function specs, the server's tool calls
+    run against the offline Wikipedia corpus, and the observation goes back as a `tool` message with the call's id."""
+    from llmforge.agents import ReActMethod
+    from llmforge.core import Context, Example
+    srv, base = scripted([(200, _tool_call_reply([("search", {"entity": "Shirley Temple"})], "I should look her up.")),
+                          (200, _tool_call_reply([("finish", {"answer": "Chief of Protocol"})]))])
+    ex = Example("t1", "What government position was held by the woman who portrayed Corliss Archer in Kiss and Tell?",
+                 ["Chief of Protocol"], task="qa")
+    eng = OpenAIEngine("m", base_url=base, max_retries=0, timeout_s=10)
+    pred = ReActMethod(tool_calling="native").solve(ex, Context(eng, generation=dict(max_tokens=64)))
+    assert pred.answer == "Chief of Protocol"
+    first, second = (r["body"] for r in srv.requests)
+    assert [t["function"]["name"] for t in first["tools"]] == ["search", "lookup", "finish"]
+    assert first["tools"][0]["function"]["parameters"]["required"] == ["entity"]
+    roles = [m["role"] for m in second["messages"]]
+    assert roles == ["system", "user", "assistant", "tool"]
+    assert second["messages"][2]["tool_calls"][0]["function"]["name"] == "search"
+    tool_msg = second["messages"][3]
+    assert tool_msg["tool_call_id"] == "call_0" and "Shirley Temple" in tool_msg["content"]
+    step = pred.trace[0]
+    assert (step["action"], step["args"], step["success"], step["thought"]) == ("search", {"entity": "Shirley Temple"}, True,
+                                                                                 "I should look her up.")
+    assert pred.trace[-1]["termination"] == "finish" and pred.prompt_tokens == 240
