@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from .core import stable_hash
@@ -77,6 +77,12 @@ class RunnerConfig(_Strict):
     cache: bool = True
     resume: bool = True
     order_by_prefix: bool = True
+    batch_size: Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]] = 1
+
+    def workers(self, engine_kind: str) -> int:
+        "Examples in flight at once: `batch_size`, or for `auto` 8 on llama.cpp and HTTP engines, 1 on the mock engine."
+        if self.batch_size != "auto": return self.batch_size
+        return 1 if engine_kind == "mock" else 8
 
 class TrackingConfig(_Strict):
     experiment: str = "llmforge"

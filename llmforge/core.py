@@ -195,6 +195,13 @@ class Timer:
             self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - t0
             self.counts[name] = self.counts.get(name, 0) + 1
 
+    def merge(self, other: "Timer") -> "Timer":
+        "Add another timer's sections to this one (per-example timers into the run's)."
+        for k, v in other.totals.items():
+            self.totals[k] = self.totals.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + other.counts[k]
+        return self
+
     def summary(self) -> dict:
         return {k: dict(total_s=round(v, 6), count=self.counts[k], mean_s=round(v / self.counts[k], 6))
                 for k, v in self.totals.items()}

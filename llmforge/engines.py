@@ -5,7 +5,7 @@
 # %% ../nbs/02_engines.ipynb #92e35341
 from __future__ import annotations
 import importlib.util, inspect, json, os, random, threading, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -133,7 +133,7 @@ class LlamaCppEngine(Engine):
     kind = "llama_cpp"
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, n_ctx: int | None = None, n_threads: int | None = None,
-                 seed: int = 0, mode: str | None = None, verbose: bool = False):
+                 seed: int = 0, mode: str | None = None, verbose: bool = False, parallel: int = 1, kv_size: int | None = None):
         from llama_cpp import Llama
         self.spec = resolve_model(model, mode)
         self.mode, self.n_ctx, self.pricing = self.spec.mode, n_ctx or self.spec.n_ctx, self.spec.pricing
@@ -145,12 +145,28 @@ class LlamaCppEngine(Engine):
         self.load_s = time.perf_counter() - t0
         self.resets = 0   # resets forced by a sliding window (plus explicit ones)
         self._identity = None
+        self.parallel, self.kv_size = max(1, int(parallel)), kv_size
+        self._scheduler, self._lock = None, threading.Lock()
 
     def identity(self) -> dict:
         if self._identity is None:
             self._identity = dict(kind=self.kind, model=self.spec.name, model_sha256=gguf_sha256(self.path),
-                                  mode=self.mode, n_ctx=self.n_ctx, fixed_sampling=FIXED_SAMPLING)
+                                  mode=self.mode, n_ctx=self.n_ctx, fixed_sampling=FIXED_SAMPLING,
+                                  **({"decoder": "batched"} if self.parallel > 1 else {}))
         return self._identity
+
+    @property
+    def scheduler(self):
+        "The multi-sequence decoder (`llmforge.batching`), started on first use when `parallel` > 1."
+        if self._scheduler is None:
+            from llmforge.batching import BatchedLlama, BatchScheduler
+            kv = self.kv_size or self.n_ctx * max(2, self.parallel // 2)
+            self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=kv, n_threads=self.n_threads))
+        return self._scheduler
+
+    def stats(self) -> dict:
+        "Decoder counters (batched mode): steps, prompt tokens evaluated and reused, tokens generated, prefill and decode time."
+        return dict(self._scheduler.decoder.stats) if self._scheduler is not None else {}
 
     def reset(self):
         "Forget the cached sequence: the next prompt is evaluated from its first token."
@@ -178,11 +194,22 @@ class LlamaCppEngine(Engine):
         return GenerationResult(text=text, prompt_tokens=pt, completion_tokens=ct, latency_s=latency,
                                 finish_reason=resp["choices"][0].get("finish_reason") or "stop")
 
+    def _batchable(self, r: GenerationRequest) -> bool:
+        return r.repeat_penalty == 1.0 and not r.tools and (not r.is_chat or self.mode != "chat" or
+                                                             "tokenizer.chat_template" in self.llm.metadata)
+
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        # One request at a time: the high-level `Llama` has a single sequence. Multi-sequence batching is a later step.
-        return [self._one(r) for r in requests]
+        """With `parallel` > 1, requests (from any number of threads) join the batched decoder; otherwise, or for settings it
+        does not cover (a repeat penalty), they run one at a time through `Llama`, serialised by a lock."""
+        if self.parallel > 1 and all(self._batchable(r) for r in requests):
+            flat = [r if (not r.is_chat or self.mode == "chat") else replace(r, prompt=messages_to_prompt(r.messages), messages=None)
+                    for r in requests]
+            return self.scheduler.generate(flat)
+        with self._lock: return [self._one(r) for r in requests]
 
     def close(self):
+        if self._scheduler is not None:
+            self._scheduler.close(); self._scheduler.decoder.close(); self._scheduler = None
         if getattr(self, "llm", None) is not None: self.llm.close(); self.llm = None
 
 # %% ../nbs/02_engines.ipynb #d99ee696

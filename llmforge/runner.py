@@ -5,7 +5,8 @@
 # %% ../nbs/07_runner.ipynb #40bf8d18
 from __future__ import annotations
 import json, os, time, shutil, traceback
-from dataclasses import dataclass, field, asdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 from tqdm.auto import tqdm
@@ -69,7 +70,9 @@ def model_pricing(cfg: ExperimentConfig) -> dict:
 
 def build_engine(cfg: ExperimentConfig, cache_path: str | os.PathLike | None = None) -> Engine:
     "The run's engine, wrapped in the response cache when `runner.cache` is on."
-    eng = make_engine(cfg.engine.kind, cfg.model, **engine_options(cfg))
+    opts = engine_options(cfg)
+    if cfg.engine.kind == "llama_cpp" and "parallel" not in opts: opts["parallel"] = cfg.runner.workers(cfg.engine.kind)
+    eng = make_engine(cfg.engine.kind, cfg.model, **opts)
     cache = ResponseCache(cache_path)   # default: $LLMFORGE_HOME/responses.sqlite
     return CachedEngine(eng, cache, enabled=cfg.runner.cache)
 
@@ -100,6 +103,11 @@ def _generation(cfg: ExperimentConfig, method) -> dict:
     gen.update({k: v for k, v in cfg.generation.model_dump().items() if v is not None})
     return gen
 
+def _engine_stats(engine) -> dict:
+    "The engine's own counters (the batched decoder's prompt/decode split), through the cache wrapper."
+    inner = getattr(engine, "inner", engine)
+    return inner.stats() if hasattr(inner, "stats") else {}
+
 def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress: bool = True,
                    store_dir: str | os.PathLike | None = None, limit: int | None = None,
                    on_record: Callable[[Record], None] | None = None) -> RunResult:
@@ -128,27 +136,38 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
         with timer.section("ordering"): todo.sort(key=lambda e: method.first_request(e, ctx).text())
     if limit is not None: todo = todo[:limit]
 
-    new = {}
-    t_loop = time.perf_counter()
-    for ex in tqdm(todo, desc=f"{cfg.name} [{cfg.method.name}]", disable=not progress, mininterval=1.0):
-        t_ex = time.perf_counter()
-        section_before = dict(timer.totals)
+    def solve_one(ex: Example) -> tuple[Record, Timer]:
+        "One example with its own timer (so timings stay per example when several run at once)."
+        t_ex, et = time.perf_counter(), Timer()
+        ectx = replace(ctx, timer=et)
         try:
-            pred = method.solve(ex, ctx)
+            pred = method.solve(ex, ectx)
         except Exception as e:
             pred = Prediction(answer="", error=f"{type(e).__name__}: {e}")
             pred.trace.append(dict(step="error", input=None, output=traceback.format_exc(limit=5)))
-        with timer.section("scoring"): scores, correct = score_example(ex, pred, cfg.scorers)
-        timings = {k: round(v - section_before.get(k, 0.0), 6) for k, v in timer.totals.items()
-                   if v - section_before.get(k, 0.0) > 0}
+        with et.section("scoring"): scores, correct = score_example(ex, pred, cfg.scorers)
+        timings = {k: round(v, 6) for k, v in et.totals.items() if v > 0}
         timings["wall_s"] = round(time.perf_counter() - t_ex, 6)
         rec = Record(id=ex.id, question=ex.question, expected=ex.answers if ex.task != "mc" else [ex.answer_key, *ex.answers],
                      predicted=pred.answer, correct=bool(correct), scores=scores, raw_output=pred.raw_output,
                      latency_s=round(pred.latency_s, 6), prompt_tokens=pred.prompt_tokens,
                      completion_tokens=pred.completion_tokens, cached=pred.cached, error=pred.error, task=ex.task,
                      trace=pred.trace, timings=timings)
-        store.append(rec); new[ex.id] = rec
+        return rec, et
+
+    new = {}
+    workers = min(cfg.runner.workers(cfg.engine.kind), max(1, len(todo)))
+    bar = tqdm(total=len(todo), desc=f"{cfg.name} [{cfg.method.name}]", disable=not progress, mininterval=1.0)
+    t_loop = time.perf_counter()
+    def finish(rec: Record, et: Timer):
+        timer.merge(et); store.append(rec); new[rec.id] = rec; bar.update(1)
         if on_record: on_record(rec)
+    if workers == 1:
+        for ex in todo: finish(*solve_one(ex))
+    else:       # examples in flight at once, taken in prefix order; records are written by this thread as they finish
+        with ThreadPoolExecutor(workers, thread_name_prefix="llmforge-example") as pool:
+            for fut in as_completed([pool.submit(solve_one, ex) for ex in todo]): finish(*fut.result())
+    bar.close()
     loop_s = time.perf_counter() - t_loop
 
     all_recs = {**done, **new}
@@ -158,7 +177,8 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
     summary = summarize(records, wall_time_s=loop_s if new else None, pricing=model_pricing(cfg), seed=cfg.seed)
     summary.update(n_resumed=float(len(done)), n_new=float(len(new)), startup_s=startup_s, wall_time_s=loop_s,
                    n_planned=float(len(examples)))
-    profile = dict(sections=timer.summary(), startup_s=startup_s, loop_s=loop_s, n_new=len(new))
+    profile = dict(sections=timer.summary(), startup_s=startup_s, loop_s=loop_s, n_new=len(new), workers=workers,
+                   engine=_engine_stats(engine))
     cache_stats = dict(hits=getattr(engine, "hits", 0), misses=getattr(engine, "misses", 0))
     return RunResult(config=cfg, config_hash=chash, slice_hash=shash, records=records, summary=summary, profile=profile,
                      wall_time_s=loop_s, startup_s=startup_s, n_resumed=len(done),

@@ -1,0 +1,117 @@
+"""How fast a study runs: methods x execution (sequential, batched, cached re-run), measured side by side in one process,
+and LlmForge's batched generation against raw llama.cpp decoding of the same prompts.
+
+    LLMFORGE_DATA_DIR=../shared/data python benchmarks/bench_speed.py [--n 100] [--batch 8]
+        [--methods naive,cot,react,rag] [--model smollm2-135m-instruct] [--out reports/bench_speed.json]
+
+For each method (naive, 3-shot chain-of-thought and ReAct on GSM8K; RAG with hybrid retrieval on HotpotQA) it runs the same
+`n` items three ways, each in a fresh run store:
+
+- sequential: `runner.batch_size: 1`, response cache off;
+- batched: `runner.batch_size: B` (B examples in flight, llama.cpp decoding up to B sequences per step), cache filling;
+- cached: the batched run again, every response served from the cache;
+
+and prints wall time, examples/s, generated tokens/s, latency p50/p95 and accuracy, the speed-up of batched over
+sequential, and how often the two agree (same scored answer; same raw text). The ceiling: the chain-of-thought run's first
+requests (same prompts, same max_tokens and stop) decoded by `Llama.create_chat_completion` one at a time and by the
+batched decoder with nothing around it (no runner, scoring or tracking); LlmForge's batched aggregate tokens/s is reported as
+a share of the raw batched figure. Everything runs in a temporary `LLMFORGE_HOME`, so no earlier response is reused (built
+RAG indexes and cached embeddings are linked in, so index building is not timed). Run it on an otherwise idle machine.
+"""
+import argparse, json, os, statistics, sys, tempfile, time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from llmforge.core import home_dir
+_real = home_dir()
+HOME = tempfile.mkdtemp(prefix="llmforge-bench-")
+os.environ["LLMFORGE_HOME"] = HOME                       # a response cache and run stores of this benchmark only
+for name in ("indexes", "embeddings.sqlite", "onnx", "file_hashes.json"):   # but built indexes and embeddings are reused
+    if (_real / name).exists(): os.symlink((_real / name).resolve(), Path(HOME) / name)
+import numpy as np
+from llmforge.config import parse_config
+from llmforge.runner import run_experiment
+from llmforge.core import Context
+from llmforge.data import load_dataset
+from llmforge.methods import methods
+from llmforge.engines import LlamaCppEngine
+
+p = argparse.ArgumentParser()
+p.add_argument("--n", type=int, default=100)
+p.add_argument("--batch", type=int, default=8)
+p.add_argument("--methods", default="naive,cot,react,rag")
+p.add_argument("--model", default="smollm2-135m-instruct")
+p.add_argument("--n-ctx", type=int, default=2048)
+p.add_argument("--out", default="reports/bench_speed.json")
+a = p.parse_args()
+
+METHODS = {"naive": ("gsm8k", {"name": "naive"}),
+           "cot": ("gsm8k", {"name": "cot", "options": {"shots": 3}}),
+           "react": ("gsm8k", {"name": "react", "options": {"max_iterations": 6}}),
+           "rag": ("hotpotqa", {"name": "rag", "options": {"kb": "hotpotqa", "retriever": "hybrid", "k": 5}})}
+
+
+def config(method: str, batch: int, cache: bool):
+    ds, m = METHODS[method]
+    n_ctx = 4096 if method in ("react", "rag") else a.n_ctx
+    return parse_config({"name": f"bench-{method}-b{batch}", "model": a.model, "engine": {"kind": "llama_cpp", "n_ctx": n_ctx},
+                         "dataset": ds, "n": a.n, "seed": 0, "method": m, "generation": {"temperature": 0.0},
+                         "runner": {"batch_size": batch, "cache": cache}})
+
+
+def figures(res) -> dict:
+    s, recs = res.summary, res.records
+    gen = sum(r.completion_tokens for r in recs if not r.cached)
+    return dict(wall_s=round(res.wall_time_s, 2), ex_per_s=round(len(recs) / res.wall_time_s, 3),
+                gen_tok_per_s=round(gen / res.wall_time_s, 1), p50_s=round(s.get("latency_p50", 0), 3),
+                p95_s=round(s.get("latency_p95", 0), 3), accuracy=round(s["accuracy"], 3), cached=int(s["n_cached"]),
+                failed=int(s["n_failed"]), engine=res.profile.get("engine", {}))
+
+
+results, rows = {}, []
+for method in a.methods.split(","):
+    runs = {}
+    for label, batch, cache in (("sequential", 1, False), ("batched", a.batch, True), ("cached", a.batch, True)):
+        res = run_experiment(config(method, batch, cache), progress=False,
+                             store_dir=Path(HOME) / "runs" / f"{method}-{label}")
+        runs[label] = res
+        f = figures(res)
+        results.setdefault(method, {})[label] = f
+        rows.append((method, label, f))
+        print(f"{method:6s} {label:10s} wall {f['wall_s']:7.1f} s  {f['ex_per_s']:6.2f} ex/s  {f['gen_tok_per_s']:6.1f} gen tok/s  "
+              f"p50 {f['p50_s']:6.2f} s  p95 {f['p95_s']:6.2f} s  accuracy {f['accuracy']:.3f}  cached {f['cached']}", flush=True)
+    seq, bat = runs["sequential"].records, runs["batched"].records
+    same_answer = np.mean([x.predicted == y.predicted for x, y in zip(seq, bat)])
+    same_text = np.mean([x.raw_output == y.raw_output for x, y in zip(seq, bat)])
+    speedup = results[method]["batched"]["ex_per_s"] / results[method]["sequential"]["ex_per_s"]
+    results[method]["agreement"] = dict(answer=round(float(same_answer), 3), raw_text=round(float(same_text), 3))
+    results[method]["batched_over_sequential"] = round(speedup, 3)
+    print(f"{method:6s} batched / sequential: {speedup:.2f}x examples/s; same answer {same_answer:.1%}, same raw text {same_text:.1%}",
+          flush=True)
+
+# The ceiling: the same chain-of-thought prompts decoded by llama.cpp with nothing around them.
+if "cot" in a.methods.split(","):
+    cfg = config("cot", 1, False)
+    m = methods.get("cot")(**cfg.method.options)
+    eng = LlamaCppEngine(a.model, n_ctx=a.n_ctx)
+    ctx = Context(eng, generation={**m.default_generation(), "temperature": 0.0})
+    exs = load_dataset("gsm8k").sample(a.n, 0)
+    reqs = sorted((m.first_request(e, ctx) for e in exs), key=lambda r: r.text())
+    t = time.perf_counter(); seq = [eng.generate([r])[0] for r in reqs]; t_seq = time.perf_counter() - t
+    from llmforge.batching import BatchedLlama
+    bl = BatchedLlama(eng.llm, n_seq=a.batch, kv_size=a.n_ctx * max(2, a.batch // 2))
+    t = time.perf_counter(); bat = bl.run(reqs); t_bat = time.perf_counter() - t
+    raw_seq = sum(r.completion_tokens for r in seq) / t_seq
+    raw_bat = sum(r.completion_tokens for r in bat) / t_bat
+    ours = results["cot"]["batched"]["gen_tok_per_s"]
+    results["ceiling"] = dict(raw_sequential_tok_s=round(raw_seq, 1), raw_batched_tok_s=round(raw_bat, 1),
+                              raw_batched_over_sequential=round(raw_bat / raw_seq, 3),
+                              llmforge_batched_share_of_raw=round(ours / raw_bat, 3),
+                              raw_same_text=round(float(np.mean([x.text == y.text for x, y in zip(seq, bat)])), 3),
+                              decoder=bl.stats)
+    print(f"raw llama.cpp, same {len(reqs)} CoT prompts: sequential {raw_seq:.1f} tok/s, batched x{a.batch} {raw_bat:.1f} tok/s "
+          f"({raw_bat / raw_seq:.2f}x); LlmForge batched CoT {ours:.1f} tok/s = {ours / raw_bat:.0%} of raw batched", flush=True)
+
+Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+Path(a.out).write_text(json.dumps(dict(n=a.n, batch=a.batch, model=a.model, results=results), indent=1, default=str))
+print(f"figures in {a.out}")
