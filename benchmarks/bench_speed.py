@@ -18,7 +18,7 @@ batched decoder with nothing around it (no runner, scoring or tracking); LlmForg
 a share of the raw batched figure. Everything runs in a temporary `LLMFORGE_HOME`, so no earlier response is reused (built
 RAG indexes and cached embeddings are linked in, so index building is not timed). Run it on an otherwise idle machine.
 """
-import argparse, json, os, statistics, sys, tempfile, time
+import argparse, json, os, tempfile, time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -406,7 +406,7 @@ scorers.register("agent", score_agent)
 def _ends(records) -> list[dict]:
     return [next((s for s in r.trace if s.get("step") == "end"), None) for r in records]
 
-def agent_table(runs: dict) -> "pd.DataFrame":
+def agent_table(runs: dict):
     "One row per run with ReAct episodes: success, steps, tool use, termination shares, tokens and tool time per question."
     import pandas as pd
     rows = []
