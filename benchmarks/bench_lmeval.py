@@ -57,7 +57,9 @@ Why it is the same work
   lm-eval's gsm8k tasks; `strict-match`, the number after "Answer:", is in the JSON too). LlmForge's accuracy is its
   runner's: `extract_answer` (the "Answer:" marker first, else the last number) then `numeric_match`. lm-eval's logged
   responses are also re-scored with LlmForge's own parser and scorer, so the accuracy columns can be compared like for like.
-- Execution: one request at a time on both sides (LlmForge batch_size 1; lm-eval batch_size 1, num_concurrent 1). Before
+- Execution: one request at a time on both sides (LlmForge batch_size 1; lm-eval batch_size 1, num_concurrent 1: the
+  llama.cpp server decodes one request at a time, so concurrency would only queue them), plus LlmForge in-process with
+  `runner.batch_size: --batch` (8), its batched llama.cpp decoder, as a user would run it. Before
   each server-backed run one tiny unrelated request is sent, so every run starts with a cold prompt cache (the in-process
   engine starts cold too); within a run both tools reuse the shared 3-shot prefix the same way (llama.cpp keeps the
   longest common prefix of consecutive prompts), whatever their item order (LlmForge sorts by prompt, lm-eval by length).
@@ -91,6 +93,8 @@ p.add_argument("--two-stage", choices=("false", "auto"), default="false",
                help="LlmForge cot's two_stage option: false = one call per item like lm-eval (default); auto = LlmForge's default")
 p.add_argument("--llmforge-engine", choices=("both", "llama_cpp", "openai"), default="both",
                help="LlmForge in-process (llama_cpp), via the same llama.cpp server as lm-eval (openai), or both (default)")
+p.add_argument("--batch", type=int, default=8,
+               help="also run LlmForge in-process with runner.batch_size B (batched llama.cpp decoding); 1 or 0 skips it (default 8)")
 p.add_argument("--model", default="smollm2-135m-instruct", help="a registered LlmForge model with a local GGUF")
 p.add_argument("--n-ctx", type=int, default=2048)
 p.add_argument("--threads", type=int, default=None,
@@ -122,7 +126,7 @@ import yaml
 from llmforge.config import parse_config
 from llmforge.core import Context, Prediction
 from llmforge.data import load_dataset
-from llmforge.engines import FIXED_SAMPLING, MockEngine, _n_cpus, resolve_model
+from llmforge.engines import FIXED_SAMPLING, MockEngine, _n_cpus, llama_server_command, resolve_model
 from llmforge.methods import methods
 from llmforge.runner import _generation, run_experiment
 from llmforge.scoring import score_example
@@ -137,12 +141,12 @@ THREADS = a.threads or _n_cpus()
 
 # ---------------------------------------------------------------- what LlmForge sends
 
-def llmforge_config(engine: dict, name: str) -> dict:
+def llmforge_config(engine: dict, name: str, batch: int = 1) -> dict:
     opts = {"shots": a.shots}
     if a.two_stage == "false": opts["two_stage"] = False
     return {"name": name, "model": a.model, "engine": engine, "dataset": "gsm8k", "n": a.n, "seed": a.seed,
             "method": {"name": "cot", "options": opts}, "generation": {"temperature": 0.0},
-            "runner": {"cache": False, "batch_size": 1, "resume": False}}
+            "runner": {"cache": False, "batch_size": batch, "resume": False}}
 
 def inprocess_engine() -> dict:
     e = {"kind": "llama_cpp", "n_ctx": a.n_ctx}
@@ -232,10 +236,10 @@ class Server:
         self.log = WORK / "llama-server.log"
 
     def start(self, timeout_s: float = 180) -> float:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(GGUF), "--model_alias", a.model,
-               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(a.n_ctx),
-               "--n_threads", str(THREADS), "--n_threads_batch", str(multiprocessing.cpu_count()),  # as Llama() defaults it in-process
-               "--seed", "0", "--logits_all", "False", "--use_mlock", "False", "--verbose", "False"]
+        cmd = llama_server_command(                    # python -m llama_cpp.server, the model loaded as the in-process engine does
+            "--model", str(GGUF), "--model_alias", a.model, "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(a.n_ctx),
+            "--n_threads", str(THREADS), "--n_threads_batch", str(multiprocessing.cpu_count()),  # as Llama() defaults it in-process
+            "--seed", "0", "--logits_all", "False", "--use_mlock", "False", "--verbose", "False")
         t = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         while time.perf_counter() - t < timeout_s:
@@ -261,17 +265,18 @@ class Server:
 
 # ---------------------------------------------------------------- the two tools
 
-def run_llmforge(kind: str, server: Server | None) -> dict:
+def run_llmforge(kind: str, server: Server | None, batch: int = 1) -> dict:
     engine = inprocess_engine() if kind == "llama_cpp" else {"kind": "openai", "base_url": server.base, "mode": SPEC.mode}
-    cfg = parse_config(llmforge_config(engine, f"bench-lmeval-llmforge-{kind}"))
+    cfg = parse_config(llmforge_config(engine, f"bench-lmeval-llmforge-{kind}-b{batch}", batch))
     if server: server.cold()
-    say(f"LlmForge ({kind}) on {cfg.n} items ...")
+    say(f"LlmForge ({kind}, batch_size {batch}) on {cfg.n} items ...")
     t = time.perf_counter()
-    res = run_experiment(cfg, progress=False, store_dir=WORK / "llmforge-runs" / kind)
+    res = run_experiment(cfg, progress=False, store_dir=WORK / "llmforge-runs" / f"{kind}-b{batch}")
     e2e = time.perf_counter() - t
     recs, s = res.records, res.summary
     first = {r.id: next(c for c in r.trace if c.get("step") == "reasoning") for r in recs if not r.error}
-    return dict(tool="LlmForge", backend="in-process llama.cpp" if kind == "llama_cpp" else "llama.cpp server",
+    backend = ("in-process llama.cpp" + (f" x{batch}" if batch > 1 else "")) if kind == "llama_cpp" else "llama.cpp server"
+    return dict(tool="LlmForge", backend=backend, batch_size=batch,
                 engine=kind, n=len(recs), wall_s=res.wall_time_s, e2e_s=e2e, startup_s=res.startup_s,
                 ex_per_s=len(recs) / res.wall_time_s, accuracy_own=s.get("accuracy"), accuracy_llmforge=s.get("accuracy"),
                 n_failed=int(s["n_failed"]), n_cached=int(s["n_cached"]), cache_hits=res.cache_stats.get("hits"),
@@ -342,6 +347,7 @@ kinds = ["llama_cpp", "openai"] if a.llmforge_engine == "both" else [a.llmforge_
 t_all = time.perf_counter()
 try:
     if "llama_cpp" in kinds: rows.append(run_llmforge("llama_cpp", None))
+    if "llama_cpp" in kinds and a.batch > 1: rows.append(run_llmforge("llama_cpp", None, a.batch))
     server = Server(a.port or free_port())
     server_start_s = server.start()
     say(f"llama.cpp server ready on port {server.port} in {server_start_s:.1f} s")

@@ -68,31 +68,35 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return int(diff[0]) if diff.size else n
 
 class BatchedLlama:
-    """Multi-sequence decoding on a loaded `llama_cpp.Llama`: up to `n_seq` sequences per step in one unified KV cache of
-    `kv_size` cells. A new prompt starts from the longest prefix it shares with a sequence in flight or with one of the last
-    `n_cache` finished sequences, whose cells are kept for that. Not thread-safe: `BatchScheduler` serialises access."""
+    """Multi-sequence decoding on a loaded `llama_cpp.Llama`: up to `n_seq` sequences per step, each in its own KV stream of
+    `seq_cells` cells (`kv_size` cells in all, default the model context's size per stream). A new prompt starts from the
+    longest prefix it shares with a sequence in flight or with one of the last `n_cache` finished sequences, whose cells are
+    kept for that. Not thread-safe: `BatchScheduler` serialises access."""
     def __init__(self, llm, n_seq: int = 8, kv_size: int | None = None, n_batch: int = 512, n_threads: int | None = None,
                  n_cache: int | None = None):
         self.llm, self.n_seq, self.n_batch = llm, n_seq, n_batch
         self.n_cache = n_seq if n_cache is None else n_cache
+        n_streams = n_seq + self.n_cache
         cp = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)   # same attention kernels and RoPE as `llm`
-        cp.n_ctx = kv_size or min(32768, llm.n_ctx() * n_seq)
+        cp.n_ctx = kv_size or llm.n_ctx() * n_streams
         cp.n_batch = cp.n_ubatch = n_batch
-        cp.n_seq_max = n_seq + self.n_cache
-        cp.kv_unified, cp.swa_full = True, True       # shared cells across sequences; keep every cell for sliding-window models
+        cp.n_seq_max = n_streams
+        cp.kv_unified, cp.swa_full = False, True      # a KV stream per sequence; every cell kept for sliding-window models
         cp.n_threads = cp.n_threads_batch = n_threads or llm.n_threads
         self.ctx = llama_cpp.llama_init_from_model(llm.model, cp)
         if not self.ctx: raise RuntimeError("llama.cpp could not create a batched context")
         self.kv_size = llama_cpp.llama_n_ctx(self.ctx)
+        self.seq_cells = llama_cpp.llama_n_ctx_seq(self.ctx)
         self.mem = llama_cpp.llama_get_memory(self.ctx)
-        self.batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq + self.n_cache)
+        self.batch = llama_cpp.llama_batch_init(n_batch, 0, n_streams)
         self.vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         self.formatter = chat_formatter(llm)
-        self.free = list(range(n_seq + self.n_cache - 1, -1, -1))   # sequence ids not in use
+        self.free = list(range(n_streams - 1, -1, -1))  # sequence ids (= streams) not in use
         self.active: dict[int, _Seq] = {}
         self.cached: dict[int, list[int]] = {}          # finished sequences kept as prefixes: id -> tokens, oldest first
         self.stats = dict(steps=0, prompt_tokens=0, reused_tokens=0, generated=0, prefill_s=0.0, decode_s=0.0, evicted=0)
+        self.copy_pending = False                       # a stream copy waits for the next decode: admit nothing until then
 
     def close(self):
         if getattr(self, "batch", None) is not None: llama_cpp.llama_batch_free(self.batch); self.batch = None
@@ -103,22 +107,25 @@ class BatchedLlama:
         except Exception: pass
 
     # -- admission -------------------------------------------------------------------------------------------------
-    def cells_used(self) -> int:
-        "An upper bound on the cells in use: cached tokens plus each active sequence's own prompt part and budget."
-        return (sum(len(t) for t in self.cached.values())
-                + sum(len(s.prompt) - s.reused + s.request.max_tokens for s in self.active.values()))
-
     def _evict(self) -> bool:
         if not self.cached: return False
         sid = next(iter(self.cached)); del self.cached[sid]
         llama_cpp.llama_memory_seq_rm(self.mem, sid, -1, -1); self.free.append(sid); self.stats["evicted"] += 1
         return True
 
+    def fits(self, n_prompt: int, max_tokens: int) -> bool:
+        "Whether a prompt and its token budget fit in one sequence's cells."
+        return n_prompt + max_tokens <= self.seq_cells
+
     def can_admit(self, n_prompt: int, max_tokens: int) -> bool:
-        "Whether a sequence slot and enough cells are free, evicting cached prefixes (oldest first) as needed."
-        if len(self.active) >= self.n_seq: return False
-        while (not self.free or self.cells_used() + n_prompt + max_tokens > self.kv_size) and self._evict(): pass
-        return bool(self.free) and self.cells_used() + n_prompt + max_tokens <= self.kv_size
+        "Whether a sequence slot is free (evicting the oldest cached prefix if need be) and the sequence fits in its stream."
+        if len(self.active) >= self.n_seq or not self.fits(n_prompt, max_tokens): return False
+        while not self.free and self._evict(): pass
+        return bool(self.free)
+
+    def too_long(self, n_prompt: int, max_tokens: int) -> ValueError:
+        return ValueError(f"prompt of {n_prompt} tokens + max_tokens {max_tokens} does not fit in a batched sequence's KV "
+                          f"cells ({self.seq_cells}; raise the engine's n_ctx)")
 
     def best_source(self, toks: list[int]) -> tuple[int | None, int]:
         "The sequence (active or cached) whose cells share the longest prefix with `toks`, and that length."
@@ -135,9 +142,7 @@ class BatchedLlama:
 
     def admit(self, request: GenerationRequest, future: Future, toks: list[int] | None = None, extra_stop=()) -> None:
         if toks is None: toks, extra_stop = prompt_tokens(self.llm, request, self.formatter)
-        if len(toks) + request.max_tokens > self.kv_size:
-            raise ValueError(f"prompt of {len(toks)} tokens + max_tokens {request.max_tokens} does not fit in the batched "
-                             f"KV cache ({self.kv_size} cells)")
+        if not self.fits(len(toks), request.max_tokens): raise self.too_long(len(toks), request.max_tokens)
         src, shared = self.best_source(toks)
         shared = min(shared, len(toks) - 1)                  # the last prompt token is always evaluated, for its logits
         if src in self.cached:                               # it is used again: now the newest
@@ -145,9 +150,11 @@ class BatchedLlama:
         slot = self.free.pop()
         seq = _Seq(slot, request, toks, list(request.stop) + list(extra_stop), future,
                    rng=np.random.default_rng(request.seed) if request.temperature > 0 else None)
-        if shared > 0:
-            llama_cpp.llama_memory_seq_cp(self.mem, src, slot, 0, shared)
+        if shared > 0:                                       # streams are copied whole, then cut back to the prefix
+            llama_cpp.llama_memory_seq_cp(self.mem, src, slot, -1, -1)
+            llama_cpp.llama_memory_seq_rm(self.mem, slot, shared, -1)
             seq.n_done = seq.reused = shared
+            self.copy_pending = True
         self.active[slot] = seq
         self.stats["reused_tokens"] += shared
 
@@ -193,8 +200,9 @@ class BatchedLlama:
         t0 = time.perf_counter()
         rc = llama_cpp.llama_decode(self.ctx, b)
         dt = time.perf_counter() - t0
+        self.copy_pending = False
         if rc != 0:
-            err = RuntimeError(f"llama_decode failed ({rc}): no room in the KV cache ({self.kv_size} cells)")
+            err = RuntimeError(f"llama_decode failed ({rc}): no room in a sequence's KV cells ({self.seq_cells})")
             for seq in list(self.active.values()):
                 if not seq.future.done(): seq.future.set_exception(err)
                 self._finish(seq, "error")
@@ -232,14 +240,12 @@ class BatchedLlama:
         futs = [Future() for _ in requests]
         pending = [(r, f, *prompt_tokens(self.llm, r, self.formatter)) for r, f in zip(requests, futs)]
         while pending or self.active:
-            while pending:
+            while pending and not self.copy_pending:
                 r, f, toks, extra = pending[0]
                 if self.active and (self.worth_waiting(toks) or not self.can_admit(len(toks), r.max_tokens)): break
                 pending.pop(0)
                 try:
-                    if not self.can_admit(len(toks), r.max_tokens):
-                        raise ValueError(f"prompt of {len(toks)} tokens + max_tokens {r.max_tokens} does not fit in the "
-                                         f"batched KV cache ({self.kv_size} cells)")
+                    if not self.can_admit(len(toks), r.max_tokens): raise self.too_long(len(toks), r.max_tokens)
                     self.admit(r, f, toks, extra)
                 except Exception as e: f.set_exception(e)
             self.step()
@@ -275,15 +281,13 @@ class BatchScheduler:
                     if item is None: return
                     pending.append(item); item = self.queue.get_nowait()
             except queue.Empty: pass
-            while pending:
+            while pending and not d.copy_pending:
                 req, fut = pending[0]
                 try:
                     toks, extra = prompt_tokens(d.llm, req, d.formatter)
                     if d.active and (d.worth_waiting(toks) or not d.can_admit(len(toks), req.max_tokens)):
                         break                                   # wait: for a prefix being evaluated, a slot, or cells
-                    if not d.can_admit(len(toks), req.max_tokens):
-                        raise ValueError(f"prompt of {len(toks)} tokens + max_tokens {req.max_tokens} does not fit in the "
-                                         f"batched KV cache ({d.kv_size} cells)")
+                    if not d.can_admit(len(toks), req.max_tokens): raise d.too_long(len(toks), req.max_tokens)
                     d.admit(req, fut, toks, extra)
                 except Exception as e:
                     if not fut.done(): fut.set_exception(e)

@@ -4,7 +4,8 @@
 
 # %% ../nbs/02_engines.ipynb #92e35341
 from __future__ import annotations
-import importlib.util, inspect, json, os, random, threading, time
+import importlib.util, inspect, json, os, random, signal, subprocess, sys, threading, time, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -14,8 +15,9 @@ from .core import (Engine, GenerationRequest, GenerationResult, Registry, stable
 
 # %% auto #0
 __all__ = ['engines', 'models', 'FREE', 'DEFAULT_MODEL', 'FIXED_SAMPLING', 'EngineError', 'ModelSpec', 'gguf_sha256',
-           'smollm2_path', 'gemma3_270m_path', 'resolve_model', 'LlamaCppEngine', 'OpenAIEngine', 'HFInferenceEngine',
-           'MockEngine', 'make_engine']
+           'smollm2_path', 'gemma3_270m_path', 'resolve_model', 'llama_extra_buffers_ok', 'llama_model_params',
+           'llama_server_command', 'LlamaCppEngine', 'AdaptiveLimit', 'OpenAIEngine', 'HFInferenceEngine', 'MockEngine',
+           'make_engine']
 
 # %% ../nbs/02_engines.ipynb #a6c9f7f6
 engines = Registry("engine")
@@ -123,6 +125,56 @@ def _usage(resp: dict) -> tuple[int, int]:
     return int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
 
 # %% ../nbs/02_engines.ipynb #49859986
+_PROBE = """
+import sys, llama_cpp
+m = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, n_batch=256, n_threads=1, verbose=False)
+m.eval(m.tokenize(b"The quick brown fox jumps over the lazy dog. " * 16)[:160])
+"""
+_extra_buffers: dict[str, bool] = {}
+
+def llama_extra_buffers_ok(model_path: str | Path) -> bool:
+    "Whether llama.cpp's extra weight buffers (AMX tiles, repacked weights) run on this CPU for this GGUF."
+    env = os.environ.get("LLMFORGE_LLAMA_EXTRA_BUFFERS")
+    if env in ("0", "1"): return env == "1"
+    import llama_cpp
+    if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info(): return True
+    key = str(model_path)
+    if key not in _extra_buffers:
+        p = subprocess.run([sys.executable, "-c", _PROBE, key], capture_output=True, timeout=600)
+        _extra_buffers[key] = p.returncode != -signal.SIGILL
+        if not _extra_buffers[key]:
+            warnings.warn("llama.cpp's AMX kernels fault on this CPU (SIGILL); loading models without extra buffers")
+    return _extra_buffers[key]
+
+_params_lock = threading.Lock()
+
+@contextmanager
+def llama_model_params(**overrides):
+    "Within this block, `llama_cpp.Llama` loads models with these `llama_model_params` fields set (`Llama` has no argument for them)."
+    import llama_cpp.llama_cpp as C
+    default = C.llama_model_default_params
+    def patched():
+        p = default()
+        for k, v in overrides.items(): setattr(p, k, v)
+        return p
+    with _params_lock:
+        C.llama_model_default_params = patched
+        try: yield
+        finally: C.llama_model_default_params = default
+
+_SERVER_BOOT = """import runpy, sys
+from llmforge.engines import llama_extra_buffers_ok, llama_model_params
+sys.argv = ["llama_cpp.server"] + sys.argv[1:]
+ok = llama_extra_buffers_ok(sys.argv[sys.argv.index("--model") + 1])
+with llama_model_params(**({} if ok else {"use_extra_bufts": False})):
+    runpy.run_module("llama_cpp.server", run_name="__main__")
+"""
+
+def llama_server_command(*args: str) -> list[str]:
+    "The command line of `python -m llama_cpp.server *args` (args include `--model`), loading the model as the engine does."
+    return [sys.executable, "-c", _SERVER_BOOT, *map(str, args)]
+
+# %% ../nbs/02_engines.ipynb #2e164316
 def _n_cpus() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
@@ -139,9 +191,11 @@ class LlamaCppEngine(Engine):
         self.mode, self.n_ctx, self.pricing = self.spec.mode, n_ctx or self.spec.n_ctx, self.spec.pricing
         self.path = self.spec.path()
         self.n_threads = n_threads or _n_cpus()
+        self.extra_buffers = llama_extra_buffers_ok(self.path)
         t0 = time.perf_counter()
-        self.llm = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed,
-                         verbose=verbose, logits_all=False)
+        with llama_model_params(**({} if self.extra_buffers else {"use_extra_bufts": False})):
+            self.llm = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed,
+                             verbose=verbose, logits_all=False)
         self.load_s = time.perf_counter() - t0
         self.resets = 0   # resets forced by a sliding window (plus explicit ones)
         self._identity = None
@@ -158,10 +212,11 @@ class LlamaCppEngine(Engine):
     @property
     def scheduler(self):
         "The multi-sequence decoder (`llmforge.batching`), started on first use when `parallel` > 1."
-        if self._scheduler is None:
-            from llmforge.batching import BatchedLlama, BatchScheduler
-            kv = self.kv_size or self.n_ctx * max(2, self.parallel // 2)
-            self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=kv, n_threads=self.n_threads))
+        with self._lock:                              # the runner's workers arrive together: one scheduler for all
+            if self._scheduler is None:
+                from llmforge.batching import BatchedLlama, BatchScheduler
+                self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=self.kv_size,
+                                                              n_threads=self.n_threads))
         return self._scheduler
 
     def stats(self) -> dict:
@@ -213,6 +268,36 @@ class LlamaCppEngine(Engine):
         if getattr(self, "llm", None) is not None: self.llm.close(); self.llm = None
 
 # %% ../nbs/02_engines.ipynb #d99ee696
+class AdaptiveLimit:
+    "A limit on concurrent requests shared by the threads calling one engine: halved on each 429, raised by one after `limit` successes."
+    def __init__(self, max_limit: int = 64):
+        self.max_limit = self.limit = max(1, int(max_limit))
+        self.in_flight = self.peak = self.rate_limited_n = 0
+        self._ok, self._cv = 0, threading.Condition()
+
+    @contextmanager
+    def slot(self):
+        with self._cv:
+            while self.in_flight >= self.limit: self._cv.wait()
+            self.in_flight += 1; self.peak = max(self.peak, self.in_flight)
+        try: yield
+        finally:
+            with self._cv: self.in_flight -= 1; self._cv.notify_all()
+
+    def rate_limited(self):
+        with self._cv:
+            self.limit = max(1, min(self.limit, max(self.in_flight, 1)) // 2); self._ok = 0; self.rate_limited_n += 1
+
+    def succeeded(self):
+        with self._cv:
+            self._ok += 1
+            if self._ok >= self.limit and self.limit < self.max_limit:
+                self.limit += 1; self._ok = 0; self._cv.notify_all()
+
+    def stats(self) -> dict:
+        return dict(concurrency_limit=self.limit, peak_in_flight=self.peak, rate_limited=self.rate_limited_n)
+
+# %% ../nbs/02_engines.ipynb #bfee2f2d
 def _redact(msg: str, secret: str | None) -> str:
     return msg.replace(secret, "***") if secret and len(secret) > 3 else msg
 
@@ -229,14 +314,17 @@ class OpenAIEngine(Engine):
     supports_tools = True     # requests with `tools` go out as OpenAI function specs; `tool_calls` come back
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", mode: str = "chat",
-                 timeout_s: float = 120.0, max_retries: int = 3, extra_sampling: bool = True):
-        from openai import OpenAI
+                 timeout_s: float = 120.0, max_retries: int = 3, extra_sampling: bool = True, max_concurrency: int = 64):
+        from openai import DefaultHttpxClient, OpenAI
         if mode not in ("chat", "completion"): raise ValueError(f"mode must be 'chat' or 'completion', not {mode!r}")
         self.model, self.mode, self.api_key_env, self.extra_sampling = model, mode, api_key_env, extra_sampling
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
         self.timeout_s, self.max_retries = timeout_s, max_retries
         self._key = os.environ.get(api_key_env) or "EMPTY"
-        self.client = OpenAI(base_url=self.base_url, api_key=self._key, max_retries=max_retries, timeout=timeout_s)
+        self.limit = AdaptiveLimit(max_concurrency)     # every HTTP response passes the hook, the SDK's own retries included
+        hook = lambda resp: self.limit.rate_limited() if resp.status_code == 429 else None
+        self.client = OpenAI(base_url=self.base_url, api_key=self._key, max_retries=max_retries, timeout=timeout_s,
+                             http_client=DefaultHttpxClient(event_hooks={"response": [hook]}))
         self.pricing = models.get(model).pricing if model in models else dict(FREE)
 
     def identity(self) -> dict:
@@ -270,21 +358,23 @@ class OpenAIEngine(Engine):
             common["extra_body"] = dict(top_k=r.top_k, repeat_penalty=r.repeat_penalty, min_p=FIXED_SAMPLING["min_p"])
         t0 = time.perf_counter()
         try:
-            if self.mode == "chat":
-                msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
-                resp = self.client.chat.completions.create(messages=msgs, **common, **({"tools": r.tools} if r.tools else {}))
-                msg = resp.choices[0].message
-                text = msg.content or ""
-                calls = [dict(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-                         for c in (msg.tool_calls or []) if getattr(c, "function", None) is not None]
-            else:
-                if r.tools: raise EngineError("native tool calling needs a chat-mode engine (mode: chat)")
-                prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
-                resp = self.client.completions.create(prompt=prompt, **common)
-                text = resp.choices[0].text or ""
+            with self.limit.slot():
+                if self.mode == "chat":
+                    msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
+                    resp = self.client.chat.completions.create(messages=msgs, **common, **({"tools": r.tools} if r.tools else {}))
+                    msg = resp.choices[0].message
+                    text = msg.content or ""
+                    calls = [dict(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+                             for c in (msg.tool_calls or []) if getattr(c, "function", None) is not None]
+                else:
+                    if r.tools: raise EngineError("native tool calling needs a chat-mode engine (mode: chat)")
+                    prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
+                    resp = self.client.completions.create(prompt=prompt, **common)
+                    text = resp.choices[0].text or ""
         except openai.OpenAIError as e:
             raise self._error(e) from None
         latency = time.perf_counter() - t0
+        self.limit.succeeded()
         u = resp.usage
         return GenerationResult(text=text, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
                                 completion_tokens=getattr(u, "completion_tokens", 0) or 0, latency_s=latency,
@@ -293,6 +383,10 @@ class OpenAIEngine(Engine):
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return [self._one(r) for r in requests]
+
+    def stats(self) -> dict:
+        "The concurrency limit now, the most requests seen in flight, and how many 429 answers lowered it."
+        return self.limit.stats()
 
     def close(self): self.client.close()
 
@@ -304,13 +398,13 @@ class HFInferenceEngine(Engine):
 
     def __init__(self, model: str | None = None, provider: str | None = None, base_url: str | None = None,
                  api_key_env: str = "HF_TOKEN", mode: str = "chat", timeout_s: float = 120.0, max_retries: int = 3,
-                 extra_sampling: bool = True):
+                 extra_sampling: bool = True, max_concurrency: int = 64):
         from huggingface_hub import InferenceClient
         if mode not in ("chat", "completion"): raise ValueError(f"mode must be 'chat' or 'completion', not {mode!r}")
         if base_url and provider: raise ValueError("give either `provider` or `base_url`, not both")
         self.model, self.provider, self.base_url, self.mode = model, provider, base_url, mode
         self.api_key_env, self.timeout_s, self.max_retries = api_key_env, timeout_s, max_retries
-        self.extra_sampling = extra_sampling
+        self.extra_sampling, self.limit = extra_sampling, AdaptiveLimit(max_concurrency)
         self._key = os.environ.get(api_key_env) or None
         kw = dict(api_key=self._key, timeout=timeout_s)
         if base_url: kw["base_url"] = base_url
@@ -381,12 +475,17 @@ class HFInferenceEngine(Engine):
             isinstance(e, (ConnectionError, TimeoutError)) or any(s in type(e).__name__ for s in ("Connect", "Timeout", "Network")))
 
     def _call(self, fn, *args, **kw):
-        "`fn(*args, **kw)`, retried like the openai SDK does: 408/409/429/5xx and connection errors, 0.5 s doubling to 8 s."
+        "`fn(*args, **kw)` within the concurrency limit, retried like the openai SDK does: 408/409/429/5xx and connection errors, 0.5 s doubling to 8 s."
         for attempt in range(self.max_retries + 1):
-            try: return fn(*args, **kw)
+            try:
+                with self.limit.slot(): out = fn(*args, **kw)
+                self.limit.succeeded(); return out
             except Exception as e:
+                if _status_of(e) == 429: self.limit.rate_limited()
                 if attempt == self.max_retries or not self._retryable(e): raise
                 time.sleep(min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random()))
+
+    def stats(self) -> dict: return self.limit.stats()
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return [self._one(r) for r in requests]

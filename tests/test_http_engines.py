@@ -7,7 +7,7 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 from llmforge.core import GenerationRequest
-from llmforge.engines import EngineError, HFInferenceEngine, LlamaCppEngine, OpenAIEngine, resolve_model
+from llmforge.engines import EngineError, HFInferenceEngine, LlamaCppEngine, OpenAIEngine, llama_server_command, resolve_model
 
 CHAT = [{"role": "system", "content": "You are a concise assistant."},
         {"role": "user", "content": "Name three primary colors."}]
@@ -22,13 +22,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
-    "A real `python -m llama_cpp.server` with SmolLM2 on a free loopback port; stopped by its PID afterwards."
+    "A real `python -m llama_cpp.server` (through `llama_server_command`) with SmolLM2 on a free loopback port; stopped by its PID afterwards."
     pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
     gguf = resolve_model("smollm2-135m-instruct").path()
     port = free_port()
     log = open(os.devnull, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"],
+    proc = subprocess.Popen(llama_server_command("--model", gguf, "--model_alias", "smollm2", "--host", "127.0.0.1",
+                                                 "--port", port, "--n_ctx", 1024, "--n_threads", 1),
                             stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
@@ -245,3 +245,58 @@ def test_react_native_tool_calling(scripted):
     assert (step["action"], step["args"], step["success"], step["thought"]) == ("search", {"entity": "Shirley Temple"}, True,
                                                                                  "I should look her up.")
     assert pred.trace[-1]["termination"] == "finish" and pred.prompt_tokens == 240
+
+
+class _RateLimited(BaseHTTPRequestHandler):
+    "Answers 429 (with Retry-After: 0) while more than `capacity` requests are in flight, else a completion after 50 ms."
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(n)
+        srv = self.server
+        with srv.lock:
+            srv.in_flight += 1
+            over = srv.in_flight > srv.capacity
+            srv.peak = max(srv.peak, srv.in_flight)
+        try:
+            if over:
+                srv.rejected += 1
+                status, payload = 429, {"error": {"message": "rate limited", "type": "rate_limit_error"}}
+            else:
+                time.sleep(0.05)
+                srv.served += 1
+                status, payload = 200, COMPLETION_JSON
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 429: self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(data)
+        finally:
+            with srv.lock: srv.in_flight -= 1
+
+    def log_message(self, *a): pass
+
+
+@pytest.mark.parametrize("kind", ["openai", "hf_inference"])
+def test_concurrency_adapts_to_429(kind, monkeypatch):
+    "Eight threads against a server that takes two requests at a time: every request is answered; 429s lower the limit."
+    from concurrent.futures import ThreadPoolExecutor
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
+    srv.lock, srv.in_flight, srv.capacity, srv.peak, srv.rejected, srv.served = threading.Lock(), 0, 2, 0, 0, 0
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    try:
+        if kind == "openai": eng = OpenAIEngine("m", base_url=base, max_retries=8, timeout_s=10, max_concurrency=8)
+        else:
+            import huggingface_hub.constants
+            monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+            eng = HFInferenceEngine(model="m", base_url=base, max_retries=8, timeout_s=10, max_concurrency=8)
+        with ThreadPoolExecutor(8) as ex:
+            out = list(ex.map(lambda i: eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])[0], range(24)))
+        assert [r.text for r in out] == ["blue"] * 24 and srv.served == 24
+        st = eng.stats()
+        assert srv.rejected >= 1 and st["rate_limited"] >= 1, (srv.rejected, st)
+        assert st["concurrency_limit"] < 8 and st["peak_in_flight"] <= 8, st
+    finally:
+        srv.shutdown(); srv.server_close()
