@@ -212,11 +212,12 @@ class LlamaCppEngine(Engine):
     @property
     def scheduler(self):
         "The multi-sequence decoder (`llmforge.batching`), started on first use when `parallel` > 1."
-        with self._lock:                              # the runner's workers arrive together: one scheduler for all
-            if self._scheduler is None:
-                from llmforge.batching import BatchedLlama, BatchScheduler
-                self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=self.kv_size,
-                                                              n_threads=self.n_threads))
+        if self._scheduler is None:
+            with self._lock:                          # the runner's workers arrive together: one scheduler for all
+                if self._scheduler is None:
+                    from llmforge.batching import BatchedLlama, BatchScheduler
+                    self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=self.kv_size,
+                                                                  n_threads=self.n_threads))
         return self._scheduler
 
     def stats(self) -> dict:
