@@ -76,6 +76,16 @@ def parse_call(s: str) -> tuple[str, str | dict]:
         except json.JSONDecodeError: pass
     return _name(name), arg
 
+_ARITH = re.compile(r"[\d\s.,+\-*/×x÷()%^]+")
+
+def _arithmetic(s: str) -> str | None:
+    "The expression of an action written as bare arithmetic (`100 * 30 = 300.` -> `100 * 30`), else None."
+    s = s.strip().split("\n")[0].strip().strip("`")
+    lhs = s.split("=")[0].strip().rstrip(".").strip()
+    if not (_ARITH.fullmatch(lhs) and re.search(r"\d", lhs) and re.search(r"\d\s*[-+*/×x÷%^]\s*\(?\s*\d", lhs)): return None
+    lhs = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", lhs)                          # thousands separators
+    return lhs.replace("×", "*").replace("÷", "/").replace("x", "*")
+
 def parse_step(text: str) -> Step:
     "The thought and the first action of one model turn (see above for what is tolerated)."
     text = (text or "").replace("\r\n", "\n").strip()
@@ -84,6 +94,7 @@ def parse_step(text: str) -> Step:
     if am and (not fm or am.start() < fm.start()):
         thought = text[:am.start()]
         name, arg = parse_call(am.group(1))
+        if not name and (expr := _arithmetic(am.group(1))): name, arg = "calculator", expr
         if name and not arg:                                   # Action: search / Action Input: Shirley Temple
             im = _ACTION_INPUT.search(text, am.end())
             if im: arg = _strip_quotes(im.group(1))
