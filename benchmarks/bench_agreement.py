@@ -26,7 +26,7 @@ import llama_cpp
 from llmforge.core import Context
 from llmforge.data import load_dataset
 from llmforge.methods import methods
-from llmforge.engines import LlamaCppEngine, llama_extra_buffers_ok, llama_model_params
+from llmforge.engines import LlamaCppEngine, llama_loading
 from llmforge.batching import BatchedLlama, chat_formatter, prompt_tokens
 
 p = argparse.ArgumentParser()
@@ -70,7 +70,7 @@ def run_reference(llm):
 
 
 def load(n_batch):
-    with llama_model_params(**({} if llama_extra_buffers_ok(eng.path) else {"use_extra_bufts": False})):
+    with llama_loading(eng.path):
         return llama_cpp.Llama(model_path=str(eng.path), n_ctx=2048, n_batch=n_batch, n_ubatch=n_batch,
                                n_threads=eng.n_threads, verbose=False)
 

@@ -16,8 +16,8 @@ from .core import (Engine, GenerationRequest, GenerationResult, Registry, stable
 # %% auto #0
 __all__ = ['engines', 'models', 'FREE', 'DEFAULT_MODEL', 'FIXED_SAMPLING', 'EngineError', 'ModelSpec', 'gguf_sha256',
            'smollm2_path', 'gemma3_270m_path', 'resolve_model', 'llama_extra_buffers_ok', 'llama_model_params',
-           'llama_server_command', 'LlamaCppEngine', 'AdaptiveLimit', 'OpenAIEngine', 'HFInferenceEngine', 'MockEngine',
-           'make_engine']
+           'llama_loading', 'llama_server_command', 'LlamaCppEngine', 'AdaptiveLimit', 'OpenAIEngine',
+           'HFInferenceEngine', 'MockEngine', 'make_engine']
 
 # %% ../nbs/02_engines.ipynb #a6c9f7f6
 engines = Registry("engine")
@@ -162,11 +162,14 @@ def llama_model_params(**overrides):
         try: yield
         finally: C.llama_model_default_params = default
 
+def llama_loading(model_path: str | Path):
+    "A block in which `llama_cpp.Llama(model_path)` loads the GGUF without extra buffers when they fault on this CPU."
+    return llama_model_params(**({} if llama_extra_buffers_ok(model_path) else {"use_extra_bufts": False}))
+
 _SERVER_BOOT = """import runpy, sys
-from llmforge.engines import llama_extra_buffers_ok, llama_model_params
+from llmforge.engines import llama_loading
 sys.argv = ["llama_cpp.server"] + sys.argv[1:]
-ok = llama_extra_buffers_ok(sys.argv[sys.argv.index("--model") + 1])
-with llama_model_params(**({} if ok else {"use_extra_bufts": False})):
+with llama_loading(sys.argv[sys.argv.index("--model") + 1]):
     runpy.run_module("llama_cpp.server", run_name="__main__")
 """
 
@@ -193,7 +196,7 @@ class LlamaCppEngine(Engine):
         self.n_threads = n_threads or _n_cpus()
         self.extra_buffers = llama_extra_buffers_ok(self.path)
         t0 = time.perf_counter()
-        with llama_model_params(**({} if self.extra_buffers else {"use_extra_bufts": False})):
+        with llama_loading(self.path):
             self.llm = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=seed,
                              verbose=verbose, logits_all=False)
         self.load_s = time.perf_counter() - t0

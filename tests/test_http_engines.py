@@ -112,6 +112,15 @@ def test_unreachable_port_fails_fast():
     assert time.monotonic() - t0 < 10
 
 
+def _reply(handler: BaseHTTPRequestHandler, status: int, payload: dict, headers: dict | None = None):
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    for k, v in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class _Scripted(BaseHTTPRequestHandler):
     "Answers each POST with the next (status, body) of the server's script; the last entry repeats."
     def do_POST(self):
@@ -119,13 +128,7 @@ class _Scripted(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(n) or b"{}")
         srv = self.server
         srv.requests.append(dict(path=self.path, body=body, auth=self.headers.get("Authorization")))
-        status, payload = srv.script[min(len(srv.requests) - 1, len(srv.script) - 1)]
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        _reply(self, *srv.script[min(len(srv.requests) - 1, len(srv.script) - 1)])
 
     def log_message(self, *a): pass
 
@@ -256,22 +259,14 @@ class _RateLimited(BaseHTTPRequestHandler):
         with srv.lock:
             srv.in_flight += 1
             over = srv.in_flight > srv.capacity
-            srv.peak = max(srv.peak, srv.in_flight)
         try:
             if over:
                 srv.rejected += 1
-                status, payload = 429, {"error": {"message": "rate limited", "type": "rate_limit_error"}}
+                _reply(self, 429, {"error": {"message": "rate limited", "type": "rate_limit_error"}}, {"Retry-After": "0"})
             else:
                 time.sleep(0.05)
                 srv.served += 1
-                status, payload = 200, COMPLETION_JSON
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if status == 429: self.send_header("Retry-After", "0")
-            self.end_headers()
-            self.wfile.write(data)
+                _reply(self, 200, COMPLETION_JSON)
         finally:
             with srv.lock: srv.in_flight -= 1
 
@@ -283,7 +278,7 @@ def test_concurrency_adapts_to_429(kind, monkeypatch):
     "Eight threads against a server that takes two requests at a time: every request is answered; 429s lower the limit."
     from concurrent.futures import ThreadPoolExecutor
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
-    srv.lock, srv.in_flight, srv.capacity, srv.peak, srv.rejected, srv.served = threading.Lock(), 0, 2, 0, 0, 0
+    srv.lock, srv.in_flight, srv.capacity, srv.rejected, srv.served = threading.Lock(), 0, 2, 0, 0
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_address[1]}/v1"
     try:
