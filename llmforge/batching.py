@@ -69,9 +69,11 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 class BatchedLlama:
     """Multi-sequence decoding on a loaded `llama_cpp.Llama`: up to `n_seq` sequences per step, each in its own KV stream of
-    `seq_cells` cells (`kv_size` cells in all, default the model context's size per stream). A new prompt starts from the
-    longest prefix it shares with a sequence in flight or with one of the last `n_cache` finished sequences, whose cells are
-    kept for that. Not thread-safe: `BatchScheduler` serialises access."""
+    `seq_cells` cells (`kv_size` cells in all, default the model context's size per stream). Sequences in flight always
+    hold the lowest streams, consecutively, and each batch lists them in stream order: llama.cpp decodes such a batch in one
+    forward pass, but splits it at every gap or step back in sequence ids. A new prompt starts from the longest prefix it
+    shares with a sequence in flight or with one of the last `n_cache` finished sequences, whose cells are kept in the
+    streams above for that. Not thread-safe: `BatchScheduler` serialises access."""
     def __init__(self, llm, n_seq: int = 8, kv_size: int | None = None, n_batch: int = 512, n_threads: int | None = None,
                  n_cache: int | None = None):
         self.llm, self.n_seq, self.n_batch = llm, n_seq, n_batch
@@ -92,11 +94,12 @@ class BatchedLlama:
         self.vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         self.formatter = chat_formatter(llm)
-        self.free = list(range(n_streams - 1, -1, -1))  # sequence ids (= streams) not in use
-        self.active: dict[int, _Seq] = {}
-        self.cached: dict[int, list[int]] = {}          # finished sequences kept as prefixes: id -> tokens, oldest first
-        self.stats = dict(steps=0, prompt_tokens=0, reused_tokens=0, generated=0, prefill_s=0.0, decode_s=0.0, evicted=0)
-        self.copy_pending = False                       # a stream copy waits for the next decode: admit nothing until then
+        self.free = set(range(n_seq))                   # streams 0..n_seq-1 for sequences in flight: those not in use
+        self.free_cache = list(range(n_streams - 1, n_seq - 1, -1))   # streams n_seq.. for finished sequences: not in use
+        self.active: dict[int, _Seq] = {}               # stream -> sequence, in admission order
+        self.cached: dict[int, list[int]] = {}          # finished sequences kept as prefixes: stream -> tokens, oldest first
+        self.stats = dict(steps=0, prompt_tokens=0, reused_tokens=0, generated=0, prefill_s=0.0, decode_s=0.0, evicted=0,
+                          copies=0, moves=0)
 
     def close(self):
         if getattr(self, "batch", None) is not None: llama_cpp.llama_batch_free(self.batch); self.batch = None
@@ -106,22 +109,37 @@ class BatchedLlama:
         try: self.close()
         except Exception: pass
 
-    # -- admission -------------------------------------------------------------------------------------------------
+    # -- KV streams ----------------------------------------------------------------------------------------------------
+    def _copy(self, src: int, dst: int) -> None:
+        """Stream `src`'s cells into stream `dst`. llama.cpp records the cells at once and copies the data at the start of
+        the next decode, every pending copy in the order requested, so chained copies (into a stream, then out of it) and
+        reuse of a stream copied from are both applied consistently."""
+        llama_cpp.llama_memory_seq_cp(self.mem, src, dst, -1, -1); self.stats["copies"] += 1
+
     def _evict(self) -> bool:
         if not self.cached: return False
         sid = next(iter(self.cached)); del self.cached[sid]
-        llama_cpp.llama_memory_seq_rm(self.mem, sid, -1, -1); self.free.append(sid); self.stats["evicted"] += 1
+        llama_cpp.llama_memory_seq_rm(self.mem, sid, -1, -1); self.free_cache.append(sid); self.stats["evicted"] += 1
         return True
 
+    def _compact(self) -> None:
+        "Move the sequences in the highest streams down into free lower ones until the streams in flight are 0..n-1."
+        while self.active and max(self.active) >= len(self.active):
+            src, dst = max(self.active), min(self.free)
+            seq = self.active.pop(src)
+            if seq.in_kv(): self._copy(src, dst); self.stats["moves"] += 1
+            llama_cpp.llama_memory_seq_rm(self.mem, src, -1, -1)
+            seq.slot = dst; self.active[dst] = seq
+            self.free.discard(dst); self.free.add(src)
+
+    # -- admission -------------------------------------------------------------------------------------------------
     def fits(self, n_prompt: int, max_tokens: int) -> bool:
         "Whether a prompt and its token budget fit in one sequence's cells."
         return n_prompt + max_tokens <= self.seq_cells
 
     def can_admit(self, n_prompt: int, max_tokens: int) -> bool:
-        "Whether a sequence slot is free (evicting the oldest cached prefix if need be) and the sequence fits in its stream."
-        if len(self.active) >= self.n_seq or not self.fits(n_prompt, max_tokens): return False
-        while not self.free and self._evict(): pass
-        return bool(self.free)
+        "Whether a sequence slot is free and the sequence fits in its stream."
+        return bool(self.free) and self.fits(n_prompt, max_tokens)
 
     def too_long(self, n_prompt: int, max_tokens: int) -> ValueError:
         return ValueError(f"prompt of {n_prompt} tokens + max_tokens {max_tokens} does not fit in a batched sequence's KV "
@@ -143,18 +161,18 @@ class BatchedLlama:
     def admit(self, request: GenerationRequest, future: Future, toks: list[int] | None = None, extra_stop=()) -> None:
         if toks is None: toks, extra_stop = prompt_tokens(self.llm, request, self.formatter)
         if not self.fits(len(toks), request.max_tokens): raise self.too_long(len(toks), request.max_tokens)
+        if not self.free: raise RuntimeError("no free sequence slot (check can_admit first)")
         src, shared = self.best_source(toks)
         shared = min(shared, len(toks) - 1)                  # the last prompt token is always evaluated, for its logits
         if src in self.cached:                               # it is used again: now the newest
             self.cached[src] = self.cached.pop(src)
-        slot = self.free.pop()
+        slot = min(self.free); self.free.discard(slot)
         seq = _Seq(slot, request, toks, list(request.stop) + list(extra_stop), future,
                    rng=np.random.default_rng(request.seed) if request.temperature > 0 else None)
         if shared > 0:                                       # streams are copied whole, then cut back to the prefix
-            llama_cpp.llama_memory_seq_cp(self.mem, src, slot, -1, -1)
+            self._copy(src, slot)
             llama_cpp.llama_memory_seq_rm(self.mem, slot, shared, -1)
             seq.n_done = seq.reused = shared
-            self.copy_pending = True
         self.active[slot] = seq
         self.stats["reused_tokens"] += shared
 
@@ -162,11 +180,13 @@ class BatchedLlama:
         del self.active[seq.slot]
         keep = seq.in_kv() if reason != "error" else []
         if self.n_cache and keep:                            # keep its cells as a prefix for later prompts
-            if seq.slot in self.cached: del self.cached[seq.slot]
-            self.cached[seq.slot] = keep
-            while len(self.cached) > self.n_cache: self._evict()
-        else:
-            llama_cpp.llama_memory_seq_rm(self.mem, seq.slot, -1, -1); self.free.append(seq.slot)
+            held = next((c for c, t in self.cached.items() if len(t) >= len(keep) and _common_prefix(t, keep) == len(keep)), None)
+            if held is not None: self.cached[held] = self.cached.pop(held)   # already held: now the newest
+            else:
+                if not self.free_cache: self._evict()
+                c = self.free_cache.pop()
+                self._copy(seq.slot, c); self.cached[c] = keep
+        llama_cpp.llama_memory_seq_rm(self.mem, seq.slot, -1, -1); self.free.add(seq.slot)
         text = seq.text.decode("utf-8", errors="ignore")
         cut = [text.find(s) for s in seq.stop if s and s in text]
         if cut: text, reason = text[:min(cut)], "stop"
@@ -177,30 +197,32 @@ class BatchedLlama:
     # -- one step ----------------------------------------------------------------------------------------------------
     def step(self) -> int:
         "One `llama_decode` over every active sequence; returns the number of tokens decoded (0 when idle)."
-        b, n, budget = self.batch, 0, self.n_batch
-        wants: list[tuple[_Seq, int]] = []
-        def add(tok, pos, slot, logits):
-            nonlocal n
-            b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, logits
-            b.seq_id[n][0] = slot
-            n += 1
+        self._compact()
+        budget, take = self.n_batch, {}
         for seq in self.active.values():               # decoding sequences first: one token each
-            if not seq.prefilling and budget > 0:
-                add(seq.out[-1], len(seq.prompt) + len(seq.out) - 1, seq.slot, True); wants.append((seq, n - 1)); budget -= 1
-        prefill = 0
+            if not seq.prefilling and budget > 0: take[seq.slot] = 1; budget -= 1
         for seq in self.active.values():               # then prompt chunks, in admission order, as the budget allows
             if seq.prefilling and budget > 0:
-                take = min(budget, len(seq.prompt) - seq.n_done)
-                for i in range(seq.n_done, seq.n_done + take):
-                    add(seq.prompt[i], i, seq.slot, i == len(seq.prompt) - 1)
-                seq.n_done += take; budget -= take; prefill += take
-                if not seq.prefilling: wants.append((seq, n - 1))
+                take[seq.slot] = min(budget, len(seq.prompt) - seq.n_done); budget -= take[seq.slot]
+        b, n, prefill = self.batch, 0, 0
+        wants: list[tuple[_Seq, int]] = []
+        for slot in sorted(take):                      # in stream order: one forward pass for the whole batch
+            seq = self.active[slot]
+            if not seq.prefilling:
+                toks = [(seq.out[-1], len(seq.prompt) + len(seq.out) - 1, True)]
+            else:
+                end = seq.n_done + take[slot]
+                toks = [(seq.prompt[i], i, i == len(seq.prompt) - 1) for i in range(seq.n_done, end)]
+                prefill += take[slot]; seq.n_done = end
+            for tok, pos, logits in toks:
+                b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, logits
+                b.seq_id[n][0] = slot; n += 1
+            if toks[-1][2]: wants.append((seq, n - 1))
         if n == 0: return 0
         b.n_tokens = n
         t0 = time.perf_counter()
         rc = llama_cpp.llama_decode(self.ctx, b)
         dt = time.perf_counter() - t0
-        self.copy_pending = False
         if rc != 0:
             err = RuntimeError(f"llama_decode failed ({rc}): no room in a sequence's KV cells ({self.seq_cells})")
             for seq in list(self.active.values()):
@@ -240,7 +262,7 @@ class BatchedLlama:
         futs = [Future() for _ in requests]
         pending = [(r, f, *prompt_tokens(self.llm, r, self.formatter)) for r, f in zip(requests, futs)]
         while pending or self.active:
-            while pending and not self.copy_pending:
+            while pending:
                 r, f, toks, extra = pending[0]
                 if self.active and (self.worth_waiting(toks) or not self.can_admit(len(toks), r.max_tokens)): break
                 pending.pop(0)
@@ -281,7 +303,7 @@ class BatchScheduler:
                     if item is None: return
                     pending.append(item); item = self.queue.get_nowait()
             except queue.Empty: pass
-            while pending and not d.copy_pending:
+            while pending:
                 req, fut = pending[0]
                 try:
                     toks, extra = prompt_tokens(d.llm, req, d.formatter)
