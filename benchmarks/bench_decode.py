@@ -35,7 +35,7 @@ with llama_loading(path):
 def step_time(ids: list[int], n_streams: int, unified: bool = False, order=None) -> float:
     "Median wall time of one decode step of one token for each sequence in `ids`, each holding `a.ctx` cells already."
     cp = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
-    cells = a.ctx + a.steps + 32
+    cells = -(-(a.ctx + a.steps + 32) // 256) * 256          # whole 256-cell pages
     cp.n_ctx = cells * (len(ids) if unified else n_streams)
     cp.n_batch = cp.n_ubatch = 512
     cp.n_seq_max, cp.kv_unified = n_streams, unified

@@ -163,7 +163,7 @@ class BatchedLlama:
         if not self.fits(len(toks), request.max_tokens): raise self.too_long(len(toks), request.max_tokens)
         if not self.free: raise RuntimeError("no free sequence slot (check can_admit first)")
         src, shared = self.best_source(toks)
-        shared = min(shared, len(toks) - 1)                  # the last prompt token is always evaluated, for its logits
+        shared = min(shared, max(len(toks) - 2, 0))          # the last two prompt tokens are always evaluated (see above)
         if src in self.cached:                               # it is used again: now the newest
             self.cached[src] = self.cached.pop(src)
         slot = min(self.free); self.free.discard(slot)
@@ -196,51 +196,59 @@ class BatchedLlama:
 
     # -- one step ----------------------------------------------------------------------------------------------------
     def step(self) -> int:
-        "One `llama_decode` over every active sequence; returns the number of tokens decoded (0 when idle)."
+        """One step: a `llama_decode` of the next token of every decoding sequence, then prompt chunks of sequences still
+        evaluating their prompts, one sequence per `llama_decode`, as the `n_batch` budget allows. Returns the number of
+        tokens decoded (0 when idle)."""
         self._compact()
-        budget, take = self.n_batch, {}
-        for seq in self.active.values():               # decoding sequences first: one token each
-            if not seq.prefilling and budget > 0: take[seq.slot] = 1; budget -= 1
-        for seq in self.active.values():               # then prompt chunks, in admission order, as the budget allows
-            if seq.prefilling and budget > 0:
-                take[seq.slot] = min(budget, len(seq.prompt) - seq.n_done); budget -= take[seq.slot]
-        b, n, prefill = self.batch, 0, 0
-        wants: list[tuple[_Seq, int]] = []
-        for slot in sorted(take):                      # in stream order: one forward pass for the whole batch
-            seq = self.active[slot]
-            if not seq.prefilling:
-                toks = [(seq.out[-1], len(seq.prompt) + len(seq.out) - 1, True)]
-            else:
-                end = seq.n_done + take[slot]
-                toks = [(seq.prompt[i], i, i == len(seq.prompt) - 1) for i in range(seq.n_done, end)]
-                prefill += take[slot]; seq.n_done = end
-            for tok, pos, logits in toks:
-                b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, logits
-                b.seq_id[n][0] = slot; n += 1
-            if toks[-1][2]: wants.append((seq, n - 1))
-        if n == 0: return 0
-        b.n_tokens = n
+        n = 0
+        dec = [s for _, s in sorted(self.active.items()) if not s.prefilling]   # in stream order: one forward pass
+        if dec:
+            if not self._decode([(s.out[-1], len(s.prompt) + len(s.out) - 1, s.slot, True) for s in dec], "decode_s"):
+                return len(dec)
+            n += len(dec)
+            for i, seq in enumerate(dec): self._advance(seq, i)
+        budget = self.n_batch - len(dec)
+        for seq in [s for s in self.active.values() if s.prefilling]:           # in admission order
+            left = len(seq.prompt) - seq.n_done
+            take = min(budget, left)
+            if take < left and left - take < 2: take = left - 2                 # never leave a single prompt token
+            if take < min(2, left): break
+            toks = [(seq.prompt[i], i, seq.slot, i == len(seq.prompt) - 1) for i in range(seq.n_done, seq.n_done + take)]
+            if not self._decode(toks, "prefill_s"): return n + take
+            seq.n_done += take; budget -= take; n += take
+            self.stats["prompt_tokens"] += take
+            if not seq.prefilling: self._advance(seq, take - 1)
+        return n
+
+    def _decode(self, items: list[tuple[int, int, int, bool]], clock: str) -> bool:
+        "`llama_decode` of (token, position, sequence, logits) items; on failure every active sequence fails."
+        b = self.batch
+        for n, (tok, pos, slot, logits) in enumerate(items):
+            b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, logits
+            b.seq_id[n][0] = slot
+        b.n_tokens = len(items)
         t0 = time.perf_counter()
         rc = llama_cpp.llama_decode(self.ctx, b)
-        dt = time.perf_counter() - t0
-        if rc != 0:
-            err = RuntimeError(f"llama_decode failed ({rc}): no room in a sequence's KV cells ({self.seq_cells})")
-            for seq in list(self.active.values()):
-                if not seq.future.done(): seq.future.set_exception(err)
-                self._finish(seq, "error")
-            return n
-        self.stats["steps"] += 1; self.stats["prompt_tokens"] += prefill
-        self.stats["prefill_s" if prefill else "decode_s"] += dt
-        for seq, idx in wants:
-            tok = self._sample(seq, idx)
-            if llama_cpp.llama_vocab_is_eog(self.vocab, tok):      # kept in `out` only so `in_kv` covers the last real token
-                seq.out.append(tok); seq.eog = True; self._finish(seq, "stop"); continue
-            seq.out.append(tok); self.stats["generated"] += 1
-            seq.text += self.llm.detokenize([tok])
-            if seq.stop and any(s in seq.text.decode("utf-8", errors="ignore") for s in seq.stop if s):
-                self._finish(seq, "stop")
-            elif len(seq.out) >= seq.request.max_tokens: self._finish(seq, "length")
-        return n
+        self.stats[clock] += time.perf_counter() - t0
+        if rc == 0:
+            self.stats["steps"] += 1
+            return True
+        err = RuntimeError(f"llama_decode failed ({rc}): no room in a sequence's KV cells ({self.seq_cells})")
+        for seq in list(self.active.values()):
+            if not seq.future.done(): seq.future.set_exception(err)
+            self._finish(seq, "error")
+        return False
+
+    def _advance(self, seq: _Seq, idx: int) -> None:
+        "Sample `seq`'s next token from the logits of batch entry `idx`, and finish it on end of generation, a stop or its budget."
+        tok = self._sample(seq, idx)
+        if llama_cpp.llama_vocab_is_eog(self.vocab, tok):      # kept in `out` only so `in_kv` covers the last real token
+            seq.out.append(tok); seq.eog = True; self._finish(seq, "stop"); return
+        seq.out.append(tok); self.stats["generated"] += 1
+        seq.text += self.llm.detokenize([tok])
+        if seq.stop and any(s in seq.text.decode("utf-8", errors="ignore") for s in seq.stop if s):
+            self._finish(seq, "stop")
+        elif len(seq.out) >= seq.request.max_tokens: self._finish(seq, "length")
 
     def _sample(self, seq: _Seq, idx: int) -> int:
         ptr = llama_cpp.llama_get_logits_ith(self.ctx, idx)
