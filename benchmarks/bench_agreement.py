@@ -45,17 +45,16 @@ reqs = sorted((m.first_request(e, ctx) for e in load_dataset("gsm8k").sample(a.n
 fmt = chat_formatter(eng.llm)
 
 
-hashes: dict[tuple, list[str]] = {}          # prompt tokens -> digest of the reference logits at each generated token
 digest = lambda a: hashlib.sha1(np.ascontiguousarray(a, dtype=np.float32).tobytes()).hexdigest()
 
 
-def greedy(llm, toks, stop, max_tokens):
+def greedy(llm, toks, stop, max_tokens, record=None):
     "Reference greedy loop on a `Llama`: returns the text and, per generated token, the gap between the top two logits."
     llm.reset(); llm.eval(toks)
     out, text, gaps = [], b"", []
     for _ in range(max_tokens):
         raw = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),))
-        hashes.setdefault(tuple(toks), []).append(digest(raw))
+        if record is not None: record.setdefault(tuple(toks), []).append(digest(raw))
         logits = raw.astype(np.float64)
         top2 = np.partition(logits, -2)[-2:]
         tok = int(np.argmax(logits)); gaps.append(float(top2[1] - top2[0]))
@@ -69,11 +68,11 @@ def greedy(llm, toks, stop, max_tokens):
     return (s[:min(cut)] if cut else s), out, gaps
 
 
-def run_reference(llm):
+def run_reference(llm, record=None):
     res = []
     for r in reqs:
         toks, extra = prompt_tokens(llm, r, fmt)
-        res.append(greedy(llm, toks, list(r.stop) + extra, r.max_tokens))
+        res.append(greedy(llm, toks, list(r.stop) + extra, r.max_tokens, record))
     return res
 
 
@@ -84,8 +83,8 @@ def load(n_batch):
 
 
 t = time.perf_counter()
-ref = run_reference(eng.llm)
-ref_hashes, hashes = hashes, {}
+ref_hashes: dict[tuple, list[str]] = {}      # prompt tokens -> digest of the reference logits at each generated token
+ref = run_reference(eng.llm, ref_hashes)
 print(f"{len(reqs)} prompts, reference decoded in {time.perf_counter() - t:.0f}s", flush=True)
 variants = {}
 variants["chunk32"] = [x[0] for x in run_reference(load(32))]
@@ -101,7 +100,7 @@ class Recording(BatchedLlama):
         return super()._sample(seq, idx)
 
 
-hashes = {}
+hashes: dict[tuple, list[str]] = {}          # the same for the batched decoder
 t = time.perf_counter()
 variants[f"batched{a.batch}"] = [o.text for o in Recording(eng.llm, n_seq=a.batch).run(reqs)]
 timing[f"batched{a.batch}"] = time.perf_counter() - t
