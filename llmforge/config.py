@@ -77,11 +77,13 @@ class RunnerConfig(_Strict):
     cache: bool = True
     resume: bool = True
     order_by_prefix: bool = True
-    batch_size: Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]] = 1
+    batch_size: Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]] = "auto"
 
-    def workers(self, engine_kind: str) -> int:
-        "Examples in flight at once: `batch_size`, or for `auto` 8 on llama.cpp and HTTP engines, 1 on the mock engine."
+    def workers(self, engine_kind: str, parallel: int | None = None) -> int:
+        """Examples in flight at once: `batch_size`, or for `auto` the engine's own choice (`parallel`: a llama.cpp engine's
+        sequences per step), else 8 (HTTP engines) or 1 (the mock engine)."""
         if self.batch_size != "auto": return self.batch_size
+        if parallel: return parallel
         return 1 if engine_kind == "mock" else 8
 
 class TrackingConfig(_Strict):

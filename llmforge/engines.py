@@ -14,10 +14,10 @@ from .core import (Engine, GenerationRequest, GenerationResult, Registry, stable
                            messages_to_prompt)
 
 # %% auto #0
-__all__ = ['engines', 'models', 'FREE', 'DEFAULT_MODEL', 'FIXED_SAMPLING', 'EngineError', 'ModelSpec', 'gguf_sha256',
-           'smollm2_path', 'gemma3_270m_path', 'resolve_model', 'llama_extra_buffers_ok', 'llama_model_params',
-           'llama_loading', 'llama_server_command', 'LlamaCppEngine', 'AdaptiveLimit', 'OpenAIEngine',
-           'HFInferenceEngine', 'MockEngine', 'make_engine']
+__all__ = ['engines', 'models', 'FREE', 'DEFAULT_MODEL', 'FIXED_SAMPLING', 'AUTO_PARALLEL', 'AUTO_KV_BUDGET', 'EngineError',
+           'ModelSpec', 'gguf_sha256', 'smollm2_path', 'gemma3_270m_path', 'resolve_model', 'llama_extra_buffers_ok',
+           'llama_model_params', 'llama_loading', 'llama_server_command', 'kv_bytes_per_cell', 'auto_parallel',
+           'LlamaCppEngine', 'AdaptiveLimit', 'OpenAIEngine', 'HFInferenceEngine', 'MockEngine', 'make_engine']
 
 # %% ../nbs/02_engines.ipynb #a6c9f7f6
 engines = Registry("engine")
@@ -178,6 +178,23 @@ def llama_server_command(*args: str) -> list[str]:
     return [sys.executable, "-c", _SERVER_BOOT, *map(str, args)]
 
 # %% ../nbs/02_engines.ipynb #2e164316
+AUTO_PARALLEL, AUTO_KV_BUDGET = 8, 2 * 2**30
+
+def kv_bytes_per_cell(llm) -> int:
+    "Bytes one token takes in a loaded model's KV cache: keys and values of every layer, in f16."
+    import llama_cpp
+    md, m = llm.metadata, llm.model
+    arch = md.get("general.architecture", "")
+    head = llama_cpp.llama_model_n_embd(m) // max(1, llama_cpp.llama_model_n_head(m))
+    k, v = (int(md.get(f"{arch}.attention.{x}_length", head)) for x in ("key", "value"))
+    return llama_cpp.llama_model_n_layer(m) * llama_cpp.llama_model_n_head_kv(m) * (k + v) * 2
+
+def auto_parallel(llm, n_ctx: int, budget: int = AUTO_KV_BUDGET, cap: int = AUTO_PARALLEL) -> int:
+    "Sequences decoded at once for `parallel='auto'`: up to `cap` while `2 x parallel x n_ctx` KV cells fit in `budget` bytes."
+    n = budget // (2 * n_ctx * kv_bytes_per_cell(llm))
+    return int(min(cap, n)) if n >= 2 else 1
+
+# %% ../nbs/02_engines.ipynb #90e00be3
 def _n_cpus() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
@@ -188,7 +205,10 @@ class LlamaCppEngine(Engine):
     kind = "llama_cpp"
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, n_ctx: int | None = None, n_threads: int | None = None,
-                 seed: int = 0, mode: str | None = None, verbose: bool = False, parallel: int = 1, kv_size: int | None = None):
+                 seed: int = 0, mode: str | None = None, verbose: bool = False, parallel: int | str = 1,
+                 kv_size: int | None = None):
+        if parallel != "auto" and not str(parallel).isdigit():
+            raise ValueError(f"parallel: expected a number of sequences or 'auto', got {parallel!r}")
         from llama_cpp import Llama
         self.spec = resolve_model(model, mode)
         self.mode, self.n_ctx, self.pricing = self.spec.mode, n_ctx or self.spec.n_ctx, self.spec.pricing
@@ -202,7 +222,8 @@ class LlamaCppEngine(Engine):
         self.load_s = time.perf_counter() - t0
         self.resets = 0   # resets forced by a sliding window (plus explicit ones)
         self._identity = None
-        self.parallel, self.kv_size = max(1, int(parallel)), kv_size
+        self.parallel = auto_parallel(self.llm, self.n_ctx) if parallel == "auto" else max(1, int(parallel))
+        self.kv_size = kv_size
         self._scheduler, self._lock = None, threading.Lock()
 
     def identity(self) -> dict:

@@ -196,6 +196,9 @@ def run_header(cfg, manifest: dict | None = None, run_url: str | None = None) ->
             ("generation", ", ".join(f"{k}={v}" for k, v in cfg.generation.model_dump().items() if v is not None)),
             ("config hash", m.get("config_hash", cfg.hash())), ("dataset slice hash", (m.get("dataset_slice_hash") or "")[:16]),
             ("model sha256", (m.get("model_sha256") or "")[:16]), ("git commit", m.get("git_commit", ""))]
+    if m.get("in_flight"):
+        rows.append(("examples in flight", f"{m['in_flight']}" + (" (an example's latency includes the time it shared the engine"
+                                                                  " with the others)" if m["in_flight"] > 1 else "")))
     body = "".join(f"<tr><th style='text-align:left;padding-right:12px'>{html.escape(str(k))}</th>"
                    f"<td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     link = f'<p>MLflow run: <a href="{html.escape(run_url)}">{html.escape(run_url)}</a></p>' if run_url else ""

@@ -71,7 +71,7 @@ def model_pricing(cfg: ExperimentConfig) -> dict:
 def build_engine(cfg: ExperimentConfig, cache_path: str | os.PathLike | None = None) -> Engine:
     "The run's engine, wrapped in the response cache when `runner.cache` is on."
     opts = engine_options(cfg)
-    if cfg.engine.kind == "llama_cpp" and "parallel" not in opts: opts["parallel"] = cfg.runner.workers(cfg.engine.kind)
+    if cfg.engine.kind == "llama_cpp" and "parallel" not in opts: opts["parallel"] = cfg.runner.batch_size
     eng = make_engine(cfg.engine.kind, cfg.model, **opts)
     cache = ResponseCache(cache_path)   # default: $LLMFORGE_HOME/responses.sqlite
     return CachedEngine(eng, cache, enabled=cfg.runner.cache)
@@ -156,7 +156,8 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
         return rec, et
 
     new = {}
-    workers = min(cfg.runner.workers(cfg.engine.kind), max(1, len(todo)))
+    workers = min(cfg.runner.workers(cfg.engine.kind, getattr(getattr(engine, "inner", engine), "parallel", None)),
+                  max(1, len(todo)))
     bar = tqdm(total=len(todo), desc=f"{cfg.name} [{cfg.method.name}]", disable=not progress, mininterval=1.0)
     t_loop = time.perf_counter()
     def finish(rec: Record, et: Timer):

@@ -52,6 +52,7 @@ def build_manifest(result) -> dict:
     return dict(config_hash=result.config_hash, dataset_slice_hash=result.slice_hash,
                 prompt_template_hash=stable_hash(result.templates), model_sha256=ident.get("model_sha256"),
                 engine=ident, resources=getattr(result, "resources", {}), n_examples=len(result.records),
+                in_flight=(getattr(result, "profile", None) or {}).get("workers"),
                 git_commit=git_commit(), packages=package_versions(),
                 python=sys.version.split()[0], platform=platform.platform(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
