@@ -118,70 +118,74 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
     chash, shash = config_hash(cfg), slice_hash(examples)
     method = methods.get(cfg.method.name)(**cfg.method.options)
     t0 = time.perf_counter()
-    if engine is None: engine = build_engine(cfg)
+    own = engine is None            # an engine built here is closed at the end (a batched one holds a second KV cache)
+    if own: engine = build_engine(cfg)
     startup_s = time.perf_counter() - t0
-    ctx = Context(engine, generation=_generation(cfg, method), timer=timer)
+    try:
+        ctx = Context(engine, generation=_generation(cfg, method), timer=timer)
 
-    store = RecordStore(store_dir or home_dir() / "runs" / f"{chash}-{shash[:12]}")
-    state = store.state()
-    done = store.load() if (cfg.runner.resume and state.get("status") == "running") else {}
-    done = {k: r for k, r in done.items() if not r.error}
-    if not done: store.reset()
-    else:
-        store.set_state(status="running")
-        # keep only successful records; failed ones are retried
-        store.path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n" for r in done.values()))
-    todo = [e for e in examples if e.id not in done]
-    if cfg.runner.order_by_prefix:
-        with timer.section("ordering"): todo.sort(key=lambda e: method.first_request(e, ctx).text())
-    if limit is not None: todo = todo[:limit]
+        store = RecordStore(store_dir or home_dir() / "runs" / f"{chash}-{shash[:12]}")
+        state = store.state()
+        done = store.load() if (cfg.runner.resume and state.get("status") == "running") else {}
+        done = {k: r for k, r in done.items() if not r.error}
+        if not done: store.reset()
+        else:
+            store.set_state(status="running")
+            # keep only successful records; failed ones are retried
+            store.path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n" for r in done.values()))
+        todo = [e for e in examples if e.id not in done]
+        if cfg.runner.order_by_prefix:
+            with timer.section("ordering"): todo.sort(key=lambda e: method.first_request(e, ctx).text())
+        if limit is not None: todo = todo[:limit]
 
-    def solve_one(ex: Example) -> tuple[Record, Timer]:
-        "One example with its own timer (so timings stay per example when several run at once)."
-        t_ex, et = time.perf_counter(), Timer()
-        ectx = replace(ctx, timer=et)
-        try:
-            pred = method.solve(ex, ectx)
-        except Exception as e:
-            pred = Prediction(answer="", error=f"{type(e).__name__}: {e}")
-            pred.trace.append(dict(step="error", input=None, output=traceback.format_exc(limit=5)))
-        with et.section("scoring"): scores, correct = score_example(ex, pred, cfg.scorers)
-        timings = {k: round(v, 6) for k, v in et.totals.items() if v > 0}
-        timings["wall_s"] = round(time.perf_counter() - t_ex, 6)
-        rec = Record(id=ex.id, question=ex.question, expected=ex.answers if ex.task != "mc" else [ex.answer_key, *ex.answers],
-                     predicted=pred.answer, correct=bool(correct), scores=scores, raw_output=pred.raw_output,
-                     latency_s=round(pred.latency_s, 6), prompt_tokens=pred.prompt_tokens,
-                     completion_tokens=pred.completion_tokens, cached=pred.cached, error=pred.error, task=ex.task,
-                     trace=pred.trace, timings=timings)
-        return rec, et
+        def solve_one(ex: Example) -> tuple[Record, Timer]:
+            "One example with its own timer (so timings stay per example when several run at once)."
+            t_ex, et = time.perf_counter(), Timer()
+            ectx = replace(ctx, timer=et)
+            try:
+                pred = method.solve(ex, ectx)
+            except Exception as e:
+                pred = Prediction(answer="", error=f"{type(e).__name__}: {e}")
+                pred.trace.append(dict(step="error", input=None, output=traceback.format_exc(limit=5)))
+            with et.section("scoring"): scores, correct = score_example(ex, pred, cfg.scorers)
+            timings = {k: round(v, 6) for k, v in et.totals.items() if v > 0}
+            timings["wall_s"] = round(time.perf_counter() - t_ex, 6)
+            rec = Record(id=ex.id, question=ex.question, expected=ex.answers if ex.task != "mc" else [ex.answer_key, *ex.answers],
+                         predicted=pred.answer, correct=bool(correct), scores=scores, raw_output=pred.raw_output,
+                         latency_s=round(pred.latency_s, 6), prompt_tokens=pred.prompt_tokens,
+                         completion_tokens=pred.completion_tokens, cached=pred.cached, error=pred.error, task=ex.task,
+                         trace=pred.trace, timings=timings)
+            return rec, et
 
-    new = {}
-    workers = min(cfg.runner.workers(cfg.engine.kind, getattr(getattr(engine, "inner", engine), "parallel", None)),
-                  max(1, len(todo)))
-    bar = tqdm(total=len(todo), desc=f"{cfg.name} [{cfg.method.name}]", disable=not progress, mininterval=1.0)
-    t_loop = time.perf_counter()
-    def finish(rec: Record, et: Timer):
-        timer.merge(et); store.append(rec); new[rec.id] = rec; bar.update(1)
-        if on_record: on_record(rec)
-    if workers == 1:
-        for ex in todo: finish(*solve_one(ex))
-    else:       # examples in flight at once, taken in prefix order; records are written by this thread as they finish
-        with ThreadPoolExecutor(workers, thread_name_prefix="llmforge-example") as pool:
-            for fut in as_completed([pool.submit(solve_one, ex) for ex in todo]): finish(*fut.result())
-    bar.close()
-    loop_s = time.perf_counter() - t_loop
+        new = {}
+        workers = min(cfg.runner.workers(cfg.engine.kind, getattr(getattr(engine, "inner", engine), "parallel", None)),
+                      max(1, len(todo)))
+        bar = tqdm(total=len(todo), desc=f"{cfg.name} [{cfg.method.name}]", disable=not progress, mininterval=1.0)
+        t_loop = time.perf_counter()
+        def finish(rec: Record, et: Timer):
+            timer.merge(et); store.append(rec); new[rec.id] = rec; bar.update(1)
+            if on_record: on_record(rec)
+        if workers == 1:
+            for ex in todo: finish(*solve_one(ex))
+        else:       # examples in flight at once, taken in prefix order; records are written by this thread as they finish
+            with ThreadPoolExecutor(workers, thread_name_prefix="llmforge-example") as pool:
+                for fut in as_completed([pool.submit(solve_one, ex) for ex in todo]): finish(*fut.result())
+        bar.close()
+        loop_s = time.perf_counter() - t_loop
 
-    all_recs = {**done, **new}
-    records = [all_recs[e.id] for e in examples if e.id in all_recs]
-    finished = len(records) == len(examples)
-    if finished: store.set_state(status="finished", finished=time.time())
-    summary = summarize(records, wall_time_s=loop_s if new else None, pricing=model_pricing(cfg), seed=cfg.seed)
-    summary.update(n_resumed=float(len(done)), n_new=float(len(new)), startup_s=startup_s, wall_time_s=loop_s,
-                   n_planned=float(len(examples)))
-    profile = dict(sections=timer.summary(), startup_s=startup_s, loop_s=loop_s, n_new=len(new), workers=workers,
-                   engine=_engine_stats(engine))
-    cache_stats = dict(hits=getattr(engine, "hits", 0), misses=getattr(engine, "misses", 0))
-    return RunResult(config=cfg, config_hash=chash, slice_hash=shash, records=records, summary=summary, profile=profile,
-                     wall_time_s=loop_s, startup_s=startup_s, n_resumed=len(done),
-                     engine_identity=engine.identity(), templates=method.templates(), store_dir=str(store.folder),
-                     cache_stats=cache_stats, resources=method.resources())
+        all_recs = {**done, **new}
+        records = [all_recs[e.id] for e in examples if e.id in all_recs]
+        finished = len(records) == len(examples)
+        if finished: store.set_state(status="finished", finished=time.time())
+        summary = summarize(records, wall_time_s=loop_s if new else None, pricing=model_pricing(cfg), seed=cfg.seed)
+        summary.update(n_resumed=float(len(done)), n_new=float(len(new)), startup_s=startup_s, wall_time_s=loop_s,
+                       n_planned=float(len(examples)))
+        profile = dict(sections=timer.summary(), startup_s=startup_s, loop_s=loop_s, n_new=len(new), workers=workers,
+                       engine=_engine_stats(engine))
+        cache_stats = dict(hits=getattr(engine, "hits", 0), misses=getattr(engine, "misses", 0))
+        return RunResult(config=cfg, config_hash=chash, slice_hash=shash, records=records, summary=summary, profile=profile,
+                         wall_time_s=loop_s, startup_s=startup_s, n_resumed=len(done),
+                         engine_identity=engine.identity(), templates=method.templates(), store_dir=str(store.folder),
+                         cache_stats=cache_stats, resources=method.resources())
+    finally:
+        if own: engine.close()
