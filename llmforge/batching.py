@@ -197,8 +197,8 @@ class BatchedLlama:
     # -- one step ----------------------------------------------------------------------------------------------------
     def step(self) -> int:
         """One step: a `llama_decode` of the next token of every decoding sequence, then prompt chunks of sequences still
-        evaluating their prompts, one sequence per `llama_decode`, as the `n_batch` budget allows. Returns the number of
-        tokens decoded (0 when idle)."""
+        evaluating their prompts, as the `n_batch` budget allows: each further `llama_decode` takes the same number of
+        prompt tokens (at least two) from each of a group of sequences. Returns the number of tokens decoded (0 when idle)."""
         self._compact()
         n = 0
         dec = [s for _, s in sorted(self.active.items()) if not s.prefilling]   # in stream order: one forward pass
@@ -208,17 +208,34 @@ class BatchedLlama:
             n += len(dec)
             for i, seq in enumerate(dec): self._advance(seq, i)
         budget = self.n_batch - len(dec)
-        for seq in [s for s in self.active.values() if s.prefilling]:           # in admission order
-            left = len(seq.prompt) - seq.n_done
-            take = min(budget, left)
-            if take < left and left - take < 2: take = left - 2                 # never leave a single prompt token
-            if take < min(2, left): break
-            toks = [(seq.prompt[i], i, seq.slot, i == len(seq.prompt) - 1) for i in range(seq.n_done, seq.n_done + take)]
-            if not self._decode(toks, "prefill_s"): return n + take
-            seq.n_done += take; budget -= take; n += take
-            self.stats["prompt_tokens"] += take
-            if not seq.prefilling: self._advance(seq, take - 1)
-        return n
+        while True:
+            group, take = self._prefill_group(budget)
+            if not group: return n
+            toks = [(s.prompt[i], i, s.slot, i == len(s.prompt) - 1) for s in group for i in range(s.n_done, s.n_done + take)]
+            if not self._decode(toks, "prefill_s"): return n + len(toks)
+            budget -= len(toks); n += len(toks); self.stats["prompt_tokens"] += len(toks)
+            for j, seq in enumerate(group):
+                seq.n_done += take
+                if not seq.prefilling: self._advance(seq, (j + 1) * take - 1)
+
+    @staticmethod
+    def _take(left: int, cap: int) -> int:
+        "Prompt tokens one call evaluates of a prompt with `left` to go, at most `cap`: never one alone, never leaving one."
+        take = min(cap, left)
+        if take < left and left - take < 2: take = left - 2
+        return take if take >= 2 else 0
+
+    def _prefill_group(self, budget: int) -> tuple[list[_Seq], int]:
+        """The sequences whose prompt chunks share the next `llama_decode`, in stream order, and the tokens each gives: the
+        oldest-admitted sequences still evaluating, as many as can give the same count (llama.cpp splits a micro-batch
+        so that every sequence in it has the same number of tokens) without a lone token or a lone one left behind."""
+        pre = [s for s in self.active.values() if s.prefilling]           # admission order
+        for k in range(len(pre), 0, -1):
+            group = pre[:k]
+            take = min(self._take(len(s.prompt) - s.n_done, budget // k) for s in group)
+            if take and all(self._take(len(s.prompt) - s.n_done, take) == take for s in group):
+                return sorted(group, key=lambda s: s.slot), take
+        return [], 0
 
     def _decode(self, items: list[tuple[int, int, int, bool]], clock: str) -> bool:
         "`llama_decode` of (token, position, sequence, logits) items; on failure every active sequence fails."
