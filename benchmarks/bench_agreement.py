@@ -25,11 +25,9 @@ import argparse, hashlib, os, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import llama_cpp
-from llmforge.core import Context
-from llmforge.data import load_dataset
-from llmforge.methods import methods
 from llmforge.engines import LlamaCppEngine, llama_loading
 from llmforge.batching import BatchedLlama, chat_formatter, prompt_tokens
+from _prompts import cot_requests
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=40)
@@ -39,9 +37,7 @@ p.add_argument("--model", default="smollm2-135m-instruct")
 a = p.parse_args()
 
 eng = LlamaCppEngine(a.model, n_ctx=2048)
-m = methods.get("cot")(shots=3)
-ctx = Context(eng, generation={**m.default_generation(), "temperature": 0.0, "max_tokens": a.max_tokens})
-reqs = sorted((m.first_request(e, ctx) for e in load_dataset("gsm8k").sample(a.n, 0)), key=lambda r: r.text())
+reqs = cot_requests(eng, a.n, max_tokens=a.max_tokens)
 fmt = chat_formatter(eng.llm)
 
 

@@ -11,11 +11,9 @@ each run, and whether every output matched the first run's.
 import argparse, os, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from concurrent.futures import ThreadPoolExecutor
-from llmforge.core import Context
-from llmforge.data import load_dataset
-from llmforge.methods import methods
 from llmforge.engines import LlamaCppEngine
 from llmforge.batching import BatchedLlama, BatchScheduler
+from _prompts import cot_requests
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=40)
@@ -24,10 +22,8 @@ p.add_argument("--rounds", type=int, default=2)
 p.add_argument("--model", default="smollm2-135m-instruct")
 a = p.parse_args()
 
-m = methods.get("cot")(shots=3)
 eng = LlamaCppEngine(a.model, n_ctx=2048)
-ctx = Context(eng, generation={**m.default_generation(), "temperature": 0.0})
-reqs = sorted((m.first_request(e, ctx) for e in load_dataset("gsm8k").sample(a.n, 0)), key=lambda r: r.text())
+reqs = cot_requests(eng, a.n)
 
 def direct(bl):
     return bl.run(reqs)

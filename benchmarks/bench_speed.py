@@ -31,10 +31,8 @@ for name in ("indexes", "embeddings.sqlite", "onnx", "file_hashes.json"):   # bu
 import numpy as np
 from llmforge.config import parse_config
 from llmforge.runner import run_experiment
-from llmforge.core import Context
-from llmforge.data import load_dataset
-from llmforge.methods import methods
 from llmforge.engines import LlamaCppEngine
+from _prompts import cot_requests
 
 p = argparse.ArgumentParser()
 p.add_argument("--n", type=int, default=100)
@@ -95,12 +93,8 @@ for method in a.methods.split(","):
 
 # The ceiling: the same chain-of-thought prompts decoded by llama.cpp with nothing around them.
 if "cot" in a.methods.split(","):
-    cfg = config("cot", 1, False)
-    m = methods.get("cot")(**cfg.method.options)
     eng = LlamaCppEngine(a.model, n_ctx=a.n_ctx)
-    ctx = Context(eng, generation={**m.default_generation(), "temperature": 0.0})
-    exs = load_dataset("gsm8k").sample(a.n, 0)
-    reqs = sorted((m.first_request(e, ctx) for e in exs), key=lambda r: r.text())
+    reqs = cot_requests(eng, a.n, shots=METHODS["cot"][1]["options"]["shots"])
     t = time.perf_counter(); seq = [eng.generate([r])[0] for r in reqs]; t_seq = time.perf_counter() - t
     from llmforge.batching import BatchedLlama
     bl = BatchedLlama(eng.llm, n_seq=a.batch)

@@ -158,8 +158,7 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
             return rec, et
 
         new = {}
-        workers = min(cfg.runner.workers(cfg.engine.kind, getattr(getattr(engine, "inner", engine), "parallel", None)),
-                      max(1, len(todo)))
+        workers = min(cfg.runner.workers(cfg.engine.kind, getattr(engine, "parallel", None)), max(1, len(todo)))
         bar = tqdm(total=len(todo), desc=f"{cfg.name} [{cfg.method.name}]", disable=not progress, mininterval=1.0)
         t_loop = time.perf_counter()
         def finish(rec: Record, et: Timer):

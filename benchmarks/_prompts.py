@@ -1,0 +1,13 @@
+"""Prompts shared by the decoding benchmarks (bench_speed's ceiling, bench_agreement, bench_scheduler)."""
+from llmforge.core import Context
+from llmforge.data import load_dataset
+from llmforge.methods import methods
+
+
+def cot_requests(engine, n: int, max_tokens: int | None = None, shots: int = 3) -> list:
+    """The first requests of `shots`-shot chain-of-thought on `n` GSM8K items (seed 0), greedy, with the method's own
+    max_tokens and stop unless `max_tokens` is given, sorted by text as the runner orders them."""
+    m = methods.get("cot")(shots=shots)
+    gen = {**m.default_generation(), "temperature": 0.0, **({"max_tokens": max_tokens} if max_tokens else {})}
+    ctx = Context(engine, generation=gen)
+    return sorted((m.first_request(e, ctx) for e in load_dataset("gsm8k").sample(n, 0)), key=lambda r: r.text())
