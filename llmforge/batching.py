@@ -329,9 +329,10 @@ class BatchScheduler:
                     pending.append(item); item = self.queue.get_nowait()
             except queue.Empty: pass
             while pending:
-                req, fut = pending[0]
+                req, fut = pending[0][:2]
                 try:
-                    toks, extra = prompt_tokens(d.llm, req, d.formatter)
+                    if len(pending[0]) == 2: pending[0] = (req, fut, *prompt_tokens(d.llm, req, d.formatter))   # once, not per wait
+                    toks, extra = pending[0][2:]
                     if d.active and (d.worth_waiting(toks) or not d.can_admit(len(toks), req.max_tokens)):
                         break                                   # wait: for a prefix being evaluated, a slot, or cells
                     if not d.can_admit(len(toks), req.max_tokens): raise d.too_long(len(toks), req.max_tokens)
