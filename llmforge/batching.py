@@ -282,19 +282,29 @@ class BatchedLlama:
         p /= p.sum()
         return int(seq.rng.choice(self.n_vocab, p=p))
 
+    def admit_waiting(self, pending: list[list]) -> None:
+        """Admit requests from the head of `pending` (`[request, future]` entries in arrival order) while slots, cells and
+        shared prefixes allow; a request that cannot be served gets the error on its future. An entry's prompt is rendered
+        and tokenized once, when it first reaches the head, and kept in the entry however many steps it then waits."""
+        while pending:
+            entry = pending[0]; r, f = entry[:2]
+            try:
+                if len(entry) == 2: entry += prompt_tokens(self.llm, r, self.formatter)
+                toks, extra = entry[2:]
+                if self.active and (self.worth_waiting(toks) or not self.can_admit(len(toks), r.max_tokens)):
+                    return                                     # wait: for a prefix being evaluated, a slot, or cells
+                if not self.can_admit(len(toks), r.max_tokens): raise self.too_long(len(toks), r.max_tokens)
+                self.admit(r, f, toks, extra)
+            except Exception as e:
+                if not f.done(): f.set_exception(e)
+            pending.pop(0)
+
     def run(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         "Decode `requests` to completion in this thread, admitting them in order as slots, cells and shared prefixes allow."
         futs = [Future() for _ in requests]
-        pending = [(r, f, *prompt_tokens(self.llm, r, self.formatter)) for r, f in zip(requests, futs)]
+        pending = [[r, f] for r, f in zip(requests, futs)]
         while pending or self.active:
-            while pending:
-                r, f, toks, extra = pending[0]
-                if self.active and (self.worth_waiting(toks) or not self.can_admit(len(toks), r.max_tokens)): break
-                pending.pop(0)
-                try:
-                    if not self.can_admit(len(toks), r.max_tokens): raise self.too_long(len(toks), r.max_tokens)
-                    self.admit(r, f, toks, extra)
-                except Exception as e: f.set_exception(e)
+            self.admit_waiting(pending)
             self.step()
         return [f.result() for f in futs]
 
@@ -326,20 +336,9 @@ class BatchScheduler:
                 item = self.queue.get(timeout=0.5) if idle else self.queue.get_nowait()
                 while True:
                     if item is None: return
-                    pending.append(item); item = self.queue.get_nowait()
+                    pending.append(list(item)); item = self.queue.get_nowait()
             except queue.Empty: pass
-            while pending:
-                req, fut = pending[0][:2]
-                try:
-                    if len(pending[0]) == 2: pending[0] = (req, fut, *prompt_tokens(d.llm, req, d.formatter))   # once, not per wait
-                    toks, extra = pending[0][2:]
-                    if d.active and (d.worth_waiting(toks) or not d.can_admit(len(toks), req.max_tokens)):
-                        break                                   # wait: for a prefix being evaluated, a slot, or cells
-                    if not d.can_admit(len(toks), req.max_tokens): raise d.too_long(len(toks), req.max_tokens)
-                    d.admit(req, fut, toks, extra)
-                except Exception as e:
-                    if not fut.done(): fut.set_exception(e)
-                pending.pop(0)
+            d.admit_waiting(pending)
             if d.active:
                 try: d.step()
                 except Exception as e:                          # never leave a caller waiting
