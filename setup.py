@@ -36,6 +36,9 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['llmforge', 'llmforge.*']),
     include_package_data = True,
+    # llmforge/resources/{data,experiments,params} link to the top-level data/, nbs/experiments/ and params/: a built
+    # wheel carries copies, an editable install reads the repository's files
+    package_data = {'llmforge': ['resources/data/*', 'resources/data/**/*', 'resources/experiments/*.ipynb', 'resources/params/*.yaml']},
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),

@@ -1,7 +1,7 @@
 """Prompts shared by the decoding benchmarks (bench_speed's ceiling, bench_agreement, bench_scheduler)."""
-from llmforge.core import Context
-from llmforge.data import load_dataset
-from llmforge.methods import methods
+from llmforge.core.types import Context
+from llmforge.data.datasets import load_dataset
+from llmforge.methods.prompting import methods
 
 
 def cot_requests(engine, n: int, max_tokens: int | None = None, shots: int = 3) -> list:

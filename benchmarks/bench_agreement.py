@@ -25,8 +25,8 @@ import argparse, hashlib, os, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import llama_cpp
-from llmforge.engines import LlamaCppEngine, llama_loading
-from llmforge.batching import BatchedLlama, chat_formatter, prompt_tokens
+from llmforge.engines.llama_cpp import LlamaCppEngine, llama_loading
+from llmforge.engines.batching import BatchedLlama, chat_formatter, prompt_tokens
 from _prompts import cot_requests
 
 p = argparse.ArgumentParser()

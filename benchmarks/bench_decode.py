@@ -18,7 +18,8 @@ otherwise idle machine.
 import argparse, time
 import numpy as np
 import llama_cpp
-from llmforge.engines import resolve_model, llama_loading
+from llmforge.models.registry import resolve_model
+from llmforge.engines.llama_cpp import llama_loading
 
 p = argparse.ArgumentParser()
 p.add_argument("--batch", type=int, default=8)

@@ -123,13 +123,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import importlib.util
 import yaml
-from llmforge.config import parse_config
-from llmforge.core import Context, Prediction
-from llmforge.data import load_dataset
-from llmforge.engines import FIXED_SAMPLING, MockEngine, _n_cpus, llama_server_command, resolve_model
-from llmforge.methods import methods
-from llmforge.runner import _generation, run_experiment
-from llmforge.scoring import score_example
+from llmforge.pipeline.config import parse_config
+from llmforge.core.types import Context, Prediction
+from llmforge.data.datasets import load_dataset
+from llmforge.engines.base import FIXED_SAMPLING
+from llmforge.engines.mock import MockEngine
+from llmforge.engines.llama_cpp import _n_cpus, llama_server_command
+from llmforge.models.registry import resolve_model
+from llmforge.methods.prompting import methods
+from llmforge.pipeline.runner import _generation, run_experiment
+from llmforge.eval.scoring import score_example
 
 if importlib.util.find_spec("lm_eval") is not None:
     say("note: lm_eval is importable in LlmForge's environment; this benchmark does not use it (it uses --venv)")

@@ -12,9 +12,9 @@ the gold supporting titles. Run it on an otherwise idle machine.
 import argparse, os, tempfile, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
-from llmforge.data import load_dataset
-from llmforge.kb import build_index, Embedder, EmbeddingCache, retrievers
-from llmforge.rag import retrieval_metrics
+from llmforge.data.datasets import load_dataset
+from llmforge.retrieval.kb import build_index, Embedder, EmbeddingCache, retrievers
+from llmforge.methods.rag import retrieval_metrics
 
 p = argparse.ArgumentParser()
 p.add_argument("--chunk-size", type=int, default=256)

@@ -11,13 +11,13 @@
 import argparse, os, statistics, tempfile, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LLMFORGE_HOME", tempfile.mkdtemp(prefix="llmforge-bench-"))
-from llmforge.core import Context, Engine
-from llmforge.config import parse_config
-from llmforge.data import load_dataset
-from llmforge.engines import LlamaCppEngine
-from llmforge.cache import CachedEngine
-from llmforge.methods import methods
-from llmforge.runner import run_experiment, _generation
+from llmforge.core.types import Context, Engine
+from llmforge.pipeline.config import parse_config
+from llmforge.data.datasets import load_dataset
+from llmforge.engines.llama_cpp import LlamaCppEngine
+from llmforge.engines.cache import CachedEngine
+from llmforge.methods.prompting import methods
+from llmforge.pipeline.runner import run_experiment, _generation
 
 
 class ResetEachCall(Engine):

@@ -11,8 +11,8 @@ each run, and whether every output matched the first run's.
 import argparse, os, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from concurrent.futures import ThreadPoolExecutor
-from llmforge.engines import LlamaCppEngine
-from llmforge.batching import BatchedLlama, BatchScheduler
+from llmforge.engines.llama_cpp import LlamaCppEngine
+from llmforge.engines.batching import BatchedLlama, BatchScheduler
 from _prompts import cot_requests
 
 p = argparse.ArgumentParser()

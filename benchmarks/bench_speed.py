@@ -33,16 +33,16 @@ import argparse, json, os, tempfile, time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from llmforge.core import home_dir
+from llmforge.core.paths import home_dir
 _real = home_dir()
 HOME = tempfile.mkdtemp(prefix="llmforge-bench-")
 os.environ["LLMFORGE_HOME"] = HOME                       # a response cache and run stores of this benchmark only
 for name in ("indexes", "embeddings.sqlite", "onnx", "file_hashes.json"):   # but built indexes and embeddings are reused
     if (_real / name).exists(): os.symlink((_real / name).resolve(), Path(HOME) / name)
 import numpy as np
-from llmforge.config import parse_config
-from llmforge.runner import run_experiment
-from llmforge.engines import LlamaCppEngine
+from llmforge.pipeline.config import parse_config
+from llmforge.pipeline.runner import run_experiment
+from llmforge.engines.llama_cpp import LlamaCppEngine
 from _prompts import cot_requests
 
 p = argparse.ArgumentParser()
@@ -117,7 +117,7 @@ def run_method(method: str, rnd: int) -> dict:
 
 def run_ceiling(eng, reqs: list) -> dict:
     "The same CoT prompts through the engine one at a time and through the batched decoder alone."
-    from llmforge.batching import BatchedLlama
+    from llmforge.engines.batching import BatchedLlama
     eng.llm.reset()                                                   # cold, as every runner row starts
     t = time.perf_counter(); seq = [eng.generate([r])[0] for r in reqs]; t_seq = time.perf_counter() - t
     bl = BatchedLlama(eng.llm, n_seq=a.batch)

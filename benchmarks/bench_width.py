@@ -14,8 +14,8 @@ import argparse, os, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from llama_cpp import Llama
-from llmforge.engines import LlamaCppEngine, llama_loading
-from llmforge.batching import BatchedLlama
+from llmforge.engines.llama_cpp import LlamaCppEngine, llama_loading
+from llmforge.engines.batching import BatchedLlama
 from _prompts import cot_requests
 
 p = argparse.ArgumentParser()

@@ -17,8 +17,8 @@ import argparse, random, time
 
 t_import = time.perf_counter()
 import numpy as np
-from llmforge.data import load_dataset
-from llmforge.tools import WikipediaSearch, get_corpus
+from llmforge.data.datasets import load_dataset
+from llmforge.tools.builtin import WikipediaSearch, get_corpus
 t_import = time.perf_counter() - t_import
 
 p = argparse.ArgumentParser()

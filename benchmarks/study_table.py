@@ -6,7 +6,7 @@ and Wilson intervals, the paired test against the baseline (p, Holm p, fixed/bro
 """
 import json, math, re, sys
 from pathlib import Path
-from llmforge.stats import wilson_interval
+from llmforge.eval.stats import wilson_interval
 
 def table(path: str) -> str:
     j = json.loads(Path(path).read_text())

@@ -1,4 +1,4 @@
-"Test-wide settings: offline hubs, no telemetry, a throwaway LLMFORGE_HOME, the shared benchmark data beside the project."
+"Test-wide settings: offline hubs, no telemetry, a throwaway LLMFORGE_HOME; benchmark data from the package (or $LLMFORGE_DATA_DIR)."
 import os, tempfile
 from pathlib import Path
 
@@ -8,7 +8,6 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.setdefault("LLMFORGE_HOME", tempfile.mkdtemp(prefix="llmforge-home-"))
-os.environ.setdefault("LLMFORGE_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 

@@ -25,7 +25,7 @@ def chroma_url(tmp_path_factory):
         proc.terminate(); proc.wait(timeout=30)
 
 def test_index_on_chroma_server(chroma_url, tmp_path):
-    from llmforge.kb import build_index, load_documents, Embedder, EmbeddingCache, VectorRetriever
+    from llmforge.retrieval.kb import build_index, load_documents, Embedder, EmbeddingCache, VectorRetriever
     docs, _ = load_documents("hotpotqa")
     corpus = tmp_path / "hp40.jsonl"
     corpus.write_text("".join(json.dumps(dict(id=d.id, title=d.title, text=d.text)) + "\n" for d in docs[:40]))

@@ -6,8 +6,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-from llmforge.core import GenerationRequest
-from llmforge.engines import EngineError, HFInferenceEngine, LlamaCppEngine, OpenAIEngine, llama_server_command, resolve_model
+from llmforge.core.types import GenerationRequest
+from llmforge.core.types import EngineError
+from llmforge.engines.http import HFInferenceEngine, OpenAIEngine
+from llmforge.engines.llama_cpp import LlamaCppEngine, llama_server_command
+from llmforge.models.registry import resolve_model
 
 CHAT = [{"role": "system", "content": "You are a concise assistant."},
         {"role": "user", "content": "Name three primary colors."}]
@@ -227,8 +230,8 @@ def _tool_call_reply(calls, content=None):
 def test_react_native_tool_calling(scripted):
     """ReAct with `tool_calling: native` over the OpenAI engine: the tools go out as function specs, the server's tool calls
     run against the offline Wikipedia corpus, and the observation goes back as a `tool` message with the call's id."""
-    from llmforge.agents import ReActMethod
-    from llmforge.core import Context, Example
+    from llmforge.methods.react import ReActMethod
+    from llmforge.core.types import Context, Example
     srv, base = scripted([(200, _tool_call_reply([("search", {"entity": "Shirley Temple"})], "I should look her up.")),
                           (200, _tool_call_reply([("finish", {"answer": "Chief of Protocol"})]))])
     ex = Example("t1", "What government position was held by the woman who portrayed Corliss Archer in Kiss and Tell?",
