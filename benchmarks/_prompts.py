@@ -1,4 +1,5 @@
-"""Prompts shared by the decoding benchmarks (bench_speed's ceiling, bench_agreement, bench_scheduler)."""
+"""Prompts shared by the decoding benchmarks (speed/batched_runs.py's ceiling, speed/batch_width.py, speed/scheduler.py,
+agreement/batched_vs_sequential.py); importable from any group because each script puts benchmarks/ on sys.path."""
 from llmforge.core.types import Context
 from llmforge.data.datasets import load_dataset
 from llmforge.methods.prompting import methods

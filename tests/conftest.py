@@ -19,3 +19,18 @@ def pytest_sessionfinish(session, exitstatus):
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         try: mlflow.flush_trace_async_logging()
         except Exception: pass
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="the fast tier: skip tests marked slow (real models and servers) and notebook cells flagged #| slow")
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: loads a real model or starts a real server (skipped with --fast)")
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--fast"): return
+    import pytest
+    skip = pytest.mark.skip(reason="slow: run without --fast")
+    for item in items:
+        if "slow" in item.keywords: item.add_marker(skip)

@@ -3,6 +3,8 @@ import json, os, shutil, socket, subprocess, time, urllib.request
 from pathlib import Path
 import pytest
 
+pytestmark = pytest.mark.slow   # a real Chroma server: skipped by the fast tier (pytest tests --fast)
+
 CHROMA = shutil.which("chroma")
 
 def _free_port():

@@ -2,6 +2,8 @@
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
+
+pytestmark = pytest.mark.slow   # the real SmolLM2 model through papermill: skipped by the fast tier (pytest tests --fast)
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parent.parent

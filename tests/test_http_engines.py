@@ -5,6 +5,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+pytestmark = pytest.mark.slow   # a real llama.cpp server: skipped by the fast tier (pytest tests --fast)
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 from llmforge.core.types import GenerationRequest
 from llmforge.core.types import EngineError

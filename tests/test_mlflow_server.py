@@ -3,6 +3,8 @@ import os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
+pytestmark = pytest.mark.slow   # a real mlflow server: skipped by the fast tier (pytest tests --fast)
+
 ROOT = Path(__file__).resolve().parent.parent
 LLMFORGE = shutil.which("llmforge") or "llmforge"   # the console script the README uses
 

@@ -7,6 +7,8 @@ ROOT = Path(__file__).resolve().parent.parent / "nbs"
 NBS = sorted(p for p in ROOT.rglob("*.ipynb") if ".ipynb_checkpoints" not in str(p))
 
 @pytest.mark.parametrize("nb", NBS, ids=[str(p.relative_to(ROOT)) for p in NBS])
-def test_notebook(nb):
-    ok, secs = run_notebook(nb, basepath=str(nb.parent), skip_flags=["notest", "slow"])
+def test_notebook(nb, request):
+    "All cells, or with --fast all but those flagged `#| slow` (the ones that load a real model or build a real index)."
+    skip = ["notest", "slow"] if request.config.getoption("--fast") else ["notest"]
+    ok, secs = run_notebook(nb, basepath=str(nb.parent), skip_flags=skip)
     assert ok, f"{nb.name} failed (see the traceback above)"

@@ -8,7 +8,7 @@ import importlib.util, os, shutil
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['resources_dir', 'resource', 'project_data_dir', 'data_dir', 'home_dir', 'project_root', 'init_workdir']
+__all__ = ['resources_dir', 'resource', 'project_data_dir', 'data_dir', 'data_file', 'home_dir', 'project_root', 'init_workdir']
 
 # %% ../../nbs/core/01_paths.ipynb #68bc87f3
 def resources_dir() -> Path:
@@ -26,12 +26,20 @@ def project_data_dir() -> Path:
     "The project's own data folder: registries, quickstart set, few-shot files, benchmark subsets."
     return resource("data")
 
-# %% ../../nbs/core/01_paths.ipynb #ca4562ff
+# %% ../../nbs/core/01_paths.ipynb #bb028360
 def data_dir() -> Path:
     "Where benchmark data is read from: `$LLMFORGE_DATA_DIR`, else the package's `data/benchmarks`."
     env = os.environ.get("LLMFORGE_DATA_DIR")
     if env: return Path(env).expanduser().resolve()
     return project_data_dir() / "benchmarks"
+
+def data_file(rel: str | os.PathLike) -> Path:
+    "A benchmark file: absolute as given; else under `$LLMFORGE_DATA_DIR` if it is there, else the package's copy."
+    p = Path(rel).expanduser()
+    if p.is_absolute(): return p
+    env = os.environ.get("LLMFORGE_DATA_DIR")
+    if env and (Path(env).expanduser() / p).exists(): return (Path(env).expanduser() / p).resolve()
+    return project_data_dir() / "benchmarks" / p
 
 def home_dir() -> Path:
     "Working state: response cache and per-run records. `$LLMFORGE_HOME`, default `./.llmforge`."
@@ -46,7 +54,7 @@ def project_root() -> Path:
         if (p / "settings.ini").exists() and (p / "llmforge").is_dir(): return p
     return Path.cwd()
 
-# %% ../../nbs/core/01_paths.ipynb #51562b5f
+# %% ../../nbs/core/01_paths.ipynb #d031dcfa
 def init_workdir(dest: str | os.PathLike) -> list[Path]:
     "Copy the starter params into `dest/params` (skipping files that exist) and create `dest/reports`; the files written."
     dest = Path(dest); (dest / "reports").mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,7 @@
 from __future__ import annotations
 import hashlib, json, os, time, contextlib
 from dataclasses import dataclass, field, asdict
-from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 # %% auto #0
 __all__ = ['TASKS', 'GEN_FIELDS', 'canonical_json', 'stable_hash', 'file_hash', 'Example', 'GenerationRequest',
@@ -106,7 +105,7 @@ class Engine:
     mode: str = "chat"   # "chat" or "completion"
     supports_tools: bool = False   # takes `GenerationRequest.tools` and returns `GenerationResult.tool_calls`
     needs_local_model: bool = False  # the experiment's `model` must be a registered model or a .gguf file
-    default_in_flight: int = 8     # examples the runner keeps in flight with `runner.batch_size: auto`
+    default_in_flight: int = 1     # examples in flight with `runner.batch_size: auto`; 1 unless the engine is safe to call from threads
 
     @classmethod
     def check_options(cls, options: dict) -> None:

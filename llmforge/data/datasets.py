@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Iterable
 import yaml
 from ..core.types import Example, TASKS, Registry, stable_hash
-from ..core.paths import data_dir, project_data_dir
+from ..core.paths import project_data_dir
+from ..core.paths import data_file
 
 # %% auto #0
 __all__ = ['datasets', 'DatasetError', 'read_jsonl', 'get_path', 'DatasetSpec', 'Dataset', 'slice_hash', 'load_spec',
@@ -47,6 +48,7 @@ class DatasetSpec:
     name: str
     path: str | None = None
     hf: dict | None = None
+    hf_source: dict | None = None    # where `llmforge data fetch` writes `path` from (llmforge.data.fetch); not read here
     task: str = "qa"
     fields: dict = field(default_factory=dict)
     meta: list = field(default_factory=list)
@@ -61,7 +63,7 @@ class DatasetSpec:
     def resolved_path(self) -> Path:
         if self.path.startswith("project:"): return project_data_dir() / self.path[len("project:"):]
         p = Path(self.path).expanduser()
-        return p if p.is_absolute() else data_dir() / p
+        return data_file(p)      # $LLMFORGE_DATA_DIR's copy if it has one, else the package's
 
     def to_example(self, row: dict, index: int, where: str) -> Example:
         "Map one source row to an Example; a missing required field raises `DatasetError` naming `where` (file:line)."

@@ -4,14 +4,10 @@
 
 # %% ../../nbs/engines/00_base.ipynb #92e35341
 from __future__ import annotations
-import importlib.util, inspect, json, os, random, signal, subprocess, sys, threading, time, warnings
+import inspect, threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable
 
-from ..core.types import Engine, GenerationRequest, GenerationResult, Registry, stable_hash, file_hash, messages_to_prompt
-from ..core.paths import home_dir
+from ..core.types import Engine, Registry
 
 # %% auto #0
 __all__ = ['engines', 'FIXED_SAMPLING', 'AdaptiveLimit', 'make_engine']

@@ -4,17 +4,19 @@
 
 # %% ../../nbs/engines/03_batching.ipynb #c63ffd71
 from __future__ import annotations
-import ctypes, queue, threading, time
+import queue, threading, time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 import llama_cpp
+from fastcore.basics import patch
 
 from ..core.types import GenerationRequest, GenerationResult
+from .base import FIXED_SAMPLING
 
 # %% auto #0
-__all__ = ['chat_formatter', 'prompt_tokens', 'BatchedLlama', 'BatchScheduler']
+__all__ = ['chat_formatter', 'prompt_tokens', 'BatchedLlama', 'sampler_chain', 'BatchScheduler']
 
 # %% ../../nbs/engines/03_batching.ipynb #c8a972fc
 def chat_formatter(llm):
@@ -50,7 +52,7 @@ class _Seq:
     out: list[int] = field(default_factory=list)
     text: bytes = b""
     t0: float = field(default_factory=time.perf_counter)
-    rng: np.random.Generator | None = None
+    sampler: object | None = None    # llama.cpp sampler chain (`sampler_chain`); None: greedy, the arg-max
     eog: bool = False                # ended by an end-of-generation token (the last entry of `out`, not part of the answer)
 
     @property
@@ -60,6 +62,10 @@ class _Seq:
         "The tokens whose cells are in the KV cache, in order (the last sampled token is not, until the next step)."
         return self.prompt[:self.n_done] + (self.out[:-1] if not self.prefilling else [])
 
+    def release(self) -> None:
+        "Free the sampler chain (when the sequence finishes, or its decoder closes)."
+        if self.sampler is not None: llama_cpp.llama_sampler_free(self.sampler); self.sampler = None
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
     if n == 0: return 0
@@ -67,6 +73,7 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     diff = np.flatnonzero(x != y)
     return int(diff[0]) if diff.size else n
 
+# %% ../../nbs/engines/03_batching.ipynb #ea3d75dc
 class BatchedLlama:
     """Multi-sequence decoding on a loaded `llama_cpp.Llama`: up to `n_seq` sequences per step, each in its own KV stream of
     `seq_cells` cells (`kv_size` cells in all, default the model context's size per stream). Sequences in flight always
@@ -101,212 +108,256 @@ class BatchedLlama:
         self.stats = dict(steps=0, prompt_tokens=0, reused_tokens=0, generated=0, prefill_s=0.0, decode_s=0.0, evicted=0,
                           copies=0, moves=0)
 
-    def close(self):
-        if getattr(self, "batch", None) is not None: llama_cpp.llama_batch_free(self.batch); self.batch = None
-        if getattr(self, "ctx", None): llama_cpp.llama_free(self.ctx); self.ctx = None
+# %% ../../nbs/engines/03_batching.ipynb #8892187c
+@patch
+def close(self: BatchedLlama):
+    for seq in getattr(self, "active", {}).values(): seq.release()
+    if getattr(self, "batch", None) is not None: llama_cpp.llama_batch_free(self.batch); self.batch = None
+    if getattr(self, "ctx", None): llama_cpp.llama_free(self.ctx); self.ctx = None
 
-    def __del__(self):
-        try: self.close()
-        except Exception: pass
+@patch
+def __del__(self: BatchedLlama):
+    try: self.close()
+    except Exception: pass
 
-    # -- KV streams ----------------------------------------------------------------------------------------------------
-    def _copy(self, src: int, dst: int) -> None:
-        """Stream `src`'s cells into stream `dst`. llama.cpp records the cells at once and copies the data at the start of
-        the next decode, every pending copy in the order requested, so chained copies (into a stream, then out of it) and
-        reuse of a stream copied from are both applied consistently."""
-        llama_cpp.llama_memory_seq_cp(self.mem, src, dst, -1, -1); self.stats["copies"] += 1
+# %% ../../nbs/engines/03_batching.ipynb #bf006b39
+@patch
+def _copy(self: BatchedLlama, src: int, dst: int) -> None:
+    """Stream `src`'s cells into stream `dst`. llama.cpp records the cells at once and copies the data at the start of
+    the next decode, every pending copy in the order requested, so chained copies (into a stream, then out of it) and
+    reuse of a stream copied from are both applied consistently."""
+    llama_cpp.llama_memory_seq_cp(self.mem, src, dst, -1, -1); self.stats["copies"] += 1
 
-    def _evict(self) -> bool:
-        if not self.cached: return False
-        sid = next(iter(self.cached)); del self.cached[sid]
-        llama_cpp.llama_memory_seq_rm(self.mem, sid, -1, -1); self.free_cache.append(sid); self.stats["evicted"] += 1
+@patch
+def _evict(self: BatchedLlama) -> bool:
+    if not self.cached: return False
+    sid = next(iter(self.cached)); del self.cached[sid]
+    llama_cpp.llama_memory_seq_rm(self.mem, sid, -1, -1); self.free_cache.append(sid); self.stats["evicted"] += 1
+    return True
+
+@patch
+def _compact(self: BatchedLlama) -> None:
+    "Move the sequences in the highest streams down into free lower ones until the streams in flight are 0..n-1."
+    while self.active and max(self.active) >= len(self.active):
+        src, dst = max(self.active), min(self.free)
+        seq = self.active.pop(src)
+        if seq.in_kv(): self._copy(src, dst); self.stats["moves"] += 1
+        llama_cpp.llama_memory_seq_rm(self.mem, src, -1, -1)
+        seq.slot = dst; self.active[dst] = seq
+        self.free.discard(dst); self.free.add(src)
+
+# %% ../../nbs/engines/03_batching.ipynb #c6c8be85
+@patch
+def fits(self: BatchedLlama, n_prompt: int, max_tokens: int) -> bool:
+    "Whether a prompt and its token budget fit in one sequence's cells."
+    return n_prompt + max_tokens <= self.seq_cells
+
+@patch
+def can_admit(self: BatchedLlama, n_prompt: int, max_tokens: int) -> bool:
+    "Whether a sequence slot is free and the sequence fits in its stream."
+    return bool(self.free) and self.fits(n_prompt, max_tokens)
+
+@patch
+def too_long(self: BatchedLlama, n_prompt: int, max_tokens: int) -> ValueError:
+    return ValueError(f"prompt of {n_prompt} tokens + max_tokens {max_tokens} does not fit in a batched sequence's KV "
+                      f"cells ({self.seq_cells}; raise the engine's n_ctx)")
+
+# %% ../../nbs/engines/03_batching.ipynb #bb9c3693
+@patch
+def best_source(self: BatchedLlama, toks: list[int]) -> tuple[int | None, int]:
+    "The sequence (active or cached) whose cells share the longest prefix with `toks`, and that length."
+    best, n = None, 0
+    for sid, have in [*((s.slot, s.in_kv()) for s in self.active.values()), *self.cached.items()]:
+        c = _common_prefix(have, toks)
+        if c > n: best, n = sid, c
+    return best, n
+
+@patch
+def worth_waiting(self: BatchedLlama, toks: list[int], margin: int = 32) -> bool:
+    "True when a sequence still evaluating its prompt will share at least `margin` more tokens with `toks` than any cells now."
+    _, now = self.best_source(toks)
+    return any(s.prefilling and _common_prefix(s.prompt, toks) >= now + margin for s in self.active.values())
+
+# %% ../../nbs/engines/03_batching.ipynb #1ab93969
+@patch
+def admit(self: BatchedLlama, request: GenerationRequest, future: Future, toks: list[int] | None = None, extra_stop=()) -> None:
+    if toks is None: toks, extra_stop = prompt_tokens(self.llm, request, self.formatter)
+    if not self.fits(len(toks), request.max_tokens): raise self.too_long(len(toks), request.max_tokens)
+    if not self.free: raise RuntimeError("no free sequence slot (check can_admit first)")
+    src, shared = self.best_source(toks)
+    shared = min(shared, max(len(toks) - 2, 0))          # the last two prompt tokens are always evaluated (see above)
+    if src in self.cached:                               # it is used again: now the newest
+        self.cached[src] = self.cached.pop(src)
+    slot = min(self.free); self.free.discard(slot)
+    seq = _Seq(slot, request, toks, list(request.stop) + list(extra_stop), future,
+               sampler=sampler_chain(request, self.n_vocab, self.llm.last_n_tokens_size))
+    if shared > 0:                                       # streams are copied whole, then cut back to the prefix
+        self._copy(src, slot)
+        llama_cpp.llama_memory_seq_rm(self.mem, slot, shared, -1)
+        seq.n_done = seq.reused = shared
+    self.active[slot] = seq
+    self.stats["reused_tokens"] += shared
+
+# %% ../../nbs/engines/03_batching.ipynb #70ba2980
+@patch
+def _finish(self: BatchedLlama, seq: _Seq, reason: str) -> None:
+    del self.active[seq.slot]
+    seq.release()
+    keep = seq.in_kv() if reason != "error" else []
+    if self.n_cache and keep:                            # keep its cells as a prefix for later prompts
+        held = next((c for c, t in self.cached.items() if len(t) >= len(keep) and _common_prefix(t, keep) == len(keep)), None)
+        if held is not None: self.cached[held] = self.cached.pop(held)   # already held: now the newest
+        else:
+            if not self.free_cache: self._evict()
+            c = self.free_cache.pop()
+            self._copy(seq.slot, c); self.cached[c] = keep
+    llama_cpp.llama_memory_seq_rm(self.mem, seq.slot, -1, -1); self.free.add(seq.slot)
+    text = seq.text.decode("utf-8", errors="ignore")
+    cut = [text.find(s) for s in seq.stop if s and s in text]
+    if cut: text, reason = text[:min(cut)], "stop"
+    if not seq.future.done():
+        seq.future.set_result(GenerationResult(text=text, prompt_tokens=len(seq.prompt), completion_tokens=len(seq.out) - seq.eog,
+                                               latency_s=time.perf_counter() - seq.t0, finish_reason=reason))
+
+# %% ../../nbs/engines/03_batching.ipynb #7b8768e3
+@patch
+def step(self: BatchedLlama) -> int:
+    """One step: a `llama_decode` of the next token of every decoding sequence, then prompt chunks of sequences still
+    evaluating their prompts, as the `n_batch` budget allows: each further `llama_decode` takes the same number of
+    prompt tokens (at least two) from each of a group of sequences. Returns the number of tokens decoded (0 when idle)."""
+    self._compact()
+    n = 0
+    dec = [s for _, s in sorted(self.active.items()) if not s.prefilling]   # in stream order: one forward pass
+    if dec:
+        if not self._decode([(s.out[-1], len(s.prompt) + len(s.out) - 1, s.slot, True) for s in dec], "decode_s"):
+            return len(dec)
+        n += len(dec)
+        for i, seq in enumerate(dec): self._advance(seq, i)
+    budget = self.n_batch - len(dec)
+    while True:
+        group, take = self._prefill_group(budget)
+        if not group: return n
+        toks = [(s.prompt[i], i, s.slot, i == len(s.prompt) - 1) for s in group for i in range(s.n_done, s.n_done + take)]
+        if not self._decode(toks, "prefill_s"): return n + len(toks)
+        budget -= len(toks); n += len(toks); self.stats["prompt_tokens"] += len(toks)
+        for j, seq in enumerate(group):
+            seq.n_done += take
+            if not seq.prefilling: self._advance(seq, (j + 1) * take - 1)
+
+# %% ../../nbs/engines/03_batching.ipynb #9b1615f8
+def _take(left: int, cap: int) -> int:
+    "Prompt tokens one call evaluates of a prompt with `left` to go, at most `cap`: never one alone, never leaving one."
+    take = min(cap, left)
+    if take < left and left - take < 2: take = left - 2
+    return take if take >= 2 else 0
+
+BatchedLlama._take = staticmethod(_take)
+
+@patch
+def _prefill_group(self: BatchedLlama, budget: int) -> tuple[list[_Seq], int]:
+    """The sequences whose prompt chunks share the next `llama_decode`, in stream order, and the tokens each gives: the
+    oldest-admitted sequences still evaluating, as many as can give the same count (llama.cpp splits a micro-batch
+    so that every sequence in it has the same number of tokens) without a lone token or a lone one left behind."""
+    pre = [s for s in self.active.values() if s.prefilling]           # admission order
+    for k in range(len(pre), 0, -1):
+        group = pre[:k]
+        take = min(self._take(len(s.prompt) - s.n_done, budget // k) for s in group)
+        if take and all(self._take(len(s.prompt) - s.n_done, take) == take for s in group):
+            return sorted(group, key=lambda s: s.slot), take
+    return [], 0
+
+# %% ../../nbs/engines/03_batching.ipynb #5b39d97b
+@patch
+def _decode(self: BatchedLlama, items: list[tuple[int, int, int, bool]], clock: str) -> bool:
+    "`llama_decode` of (token, position, sequence, logits) items; on failure every active sequence fails."
+    b = self.batch
+    for n, (tok, pos, slot, logits) in enumerate(items):
+        b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, logits
+        b.seq_id[n][0] = slot
+    b.n_tokens = len(items)
+    t0 = time.perf_counter()
+    rc = llama_cpp.llama_decode(self.ctx, b)
+    self.stats[clock] += time.perf_counter() - t0
+    if rc == 0:
+        self.stats["steps"] += 1
         return True
+    err = RuntimeError(f"llama_decode failed ({rc}): no room in a sequence's KV cells ({self.seq_cells})")
+    for seq in list(self.active.values()):
+        if not seq.future.done(): seq.future.set_exception(err)
+        self._finish(seq, "error")
+    return False
 
-    def _compact(self) -> None:
-        "Move the sequences in the highest streams down into free lower ones until the streams in flight are 0..n-1."
-        while self.active and max(self.active) >= len(self.active):
-            src, dst = max(self.active), min(self.free)
-            seq = self.active.pop(src)
-            if seq.in_kv(): self._copy(src, dst); self.stats["moves"] += 1
-            llama_cpp.llama_memory_seq_rm(self.mem, src, -1, -1)
-            seq.slot = dst; self.active[dst] = seq
-            self.free.discard(dst); self.free.add(src)
+# %% ../../nbs/engines/03_batching.ipynb #f4a05613
+def sampler_chain(request: GenerationRequest, n_vocab: int, penalty_last_n: int = 64):
+    """llama.cpp's sampler chain for `request`, built as llama-cpp-python builds it when `LlamaCppEngine` decodes the request
+    sequentially (`Llama._init_sampler`, from `create_completion` with the request's settings and `FIXED_SAMPLING`):
+    penalties, then greedy at temperature 0, else top-k, typical-p, top-p, min-p, temperature and a distribution sampler
+    seeded with the request's seed. None when that chain is plain greedy decoding (no penalty): the arg-max."""
+    s, r = FIXED_SAMPLING, request
+    if r.temperature == 0 and r.repeat_penalty == 1.0 and not s["frequency_penalty"] and not s["presence_penalty"]: return None
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    add = lambda smpl: llama_cpp.llama_sampler_chain_add(chain, smpl)
+    add(llama_cpp.llama_sampler_init_penalties(n_vocab, penalty_last_n, r.repeat_penalty, s["frequency_penalty"], s["presence_penalty"]))
+    seed = llama_cpp.LLAMA_DEFAULT_SEED if r.seed is None else r.seed     # no seed: llama.cpp draws one
+    if r.temperature < 0: add(llama_cpp.llama_sampler_init_dist(seed))
+    elif r.temperature == 0: add(llama_cpp.llama_sampler_init_greedy())
+    else:
+        add(llama_cpp.llama_sampler_init_top_k(r.top_k))
+        add(llama_cpp.llama_sampler_init_typical(s.get("typical_p", 1.0), 1))
+        add(llama_cpp.llama_sampler_init_top_p(r.top_p, 1))
+        add(llama_cpp.llama_sampler_init_min_p(s["min_p"], 1))
+        add(llama_cpp.llama_sampler_init_temp(r.temperature))
+        add(llama_cpp.llama_sampler_init_dist(seed))
+    return chain
 
-    # -- admission -------------------------------------------------------------------------------------------------
-    def fits(self, n_prompt: int, max_tokens: int) -> bool:
-        "Whether a prompt and its token budget fit in one sequence's cells."
-        return n_prompt + max_tokens <= self.seq_cells
+# %% ../../nbs/engines/03_batching.ipynb #647523fc
+@patch
+def _advance(self: BatchedLlama, seq: _Seq, idx: int) -> None:
+    "Sample `seq`'s next token from the logits of batch entry `idx`, and finish it on end of generation, a stop or its budget."
+    tok = self._sample(seq, idx)
+    if llama_cpp.llama_vocab_is_eog(self.vocab, tok):      # kept in `out` only so `in_kv` covers the last real token
+        seq.out.append(tok); seq.eog = True; self._finish(seq, "stop"); return
+    seq.out.append(tok); self.stats["generated"] += 1
+    seq.text += self.llm.detokenize([tok])
+    if seq.stop and any(s in seq.text.decode("utf-8", errors="ignore") for s in seq.stop if s):
+        self._finish(seq, "stop")
+    elif len(seq.out) >= seq.request.max_tokens: self._finish(seq, "length")
 
-    def can_admit(self, n_prompt: int, max_tokens: int) -> bool:
-        "Whether a sequence slot is free and the sequence fits in its stream."
-        return bool(self.free) and self.fits(n_prompt, max_tokens)
+@patch
+def _sample(self: BatchedLlama, seq: _Seq, idx: int) -> int:
+    "The next token of `seq` from the logits of batch entry `idx`: its sampler chain, or the arg-max for greedy decoding."
+    if seq.sampler is not None: return llama_cpp.llama_sampler_sample(seq.sampler, self.ctx, idx)
+    ptr = llama_cpp.llama_get_logits_ith(self.ctx, idx)
+    return int(np.argmax(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))))   # the first maximum, as llama.cpp's greedy sampler
 
-    def too_long(self, n_prompt: int, max_tokens: int) -> ValueError:
-        return ValueError(f"prompt of {n_prompt} tokens + max_tokens {max_tokens} does not fit in a batched sequence's KV "
-                          f"cells ({self.seq_cells}; raise the engine's n_ctx)")
+# %% ../../nbs/engines/03_batching.ipynb #af354380
+@patch
+def admit_waiting(self: BatchedLlama, pending: list[list]) -> None:
+    """Admit requests from the head of `pending` (`[request, future]` entries in arrival order) while slots, cells and
+    shared prefixes allow; a request that cannot be served gets the error on its future. An entry's prompt is rendered
+    and tokenized once, when it first reaches the head, and kept in the entry however many steps it then waits."""
+    while pending:
+        entry = pending[0]; r, f = entry[:2]
+        try:
+            if len(entry) == 2: entry += prompt_tokens(self.llm, r, self.formatter)
+            toks, extra = entry[2:]
+            if self.active and (self.worth_waiting(toks) or not self.can_admit(len(toks), r.max_tokens)):
+                return                                     # wait: for a prefix being evaluated, a slot, or cells
+            if not self.can_admit(len(toks), r.max_tokens): raise self.too_long(len(toks), r.max_tokens)
+            self.admit(r, f, toks, extra)
+        except Exception as e:
+            if not f.done(): f.set_exception(e)
+        pending.pop(0)
 
-    def best_source(self, toks: list[int]) -> tuple[int | None, int]:
-        "The sequence (active or cached) whose cells share the longest prefix with `toks`, and that length."
-        best, n = None, 0
-        for sid, have in [*((s.slot, s.in_kv()) for s in self.active.values()), *self.cached.items()]:
-            c = _common_prefix(have, toks)
-            if c > n: best, n = sid, c
-        return best, n
-
-    def worth_waiting(self, toks: list[int], margin: int = 32) -> bool:
-        "True when a sequence still evaluating its prompt will share at least `margin` more tokens with `toks` than any cells now."
-        _, now = self.best_source(toks)
-        return any(s.prefilling and _common_prefix(s.prompt, toks) >= now + margin for s in self.active.values())
-
-    def admit(self, request: GenerationRequest, future: Future, toks: list[int] | None = None, extra_stop=()) -> None:
-        if toks is None: toks, extra_stop = prompt_tokens(self.llm, request, self.formatter)
-        if not self.fits(len(toks), request.max_tokens): raise self.too_long(len(toks), request.max_tokens)
-        if not self.free: raise RuntimeError("no free sequence slot (check can_admit first)")
-        src, shared = self.best_source(toks)
-        shared = min(shared, max(len(toks) - 2, 0))          # the last two prompt tokens are always evaluated (see above)
-        if src in self.cached:                               # it is used again: now the newest
-            self.cached[src] = self.cached.pop(src)
-        slot = min(self.free); self.free.discard(slot)
-        seq = _Seq(slot, request, toks, list(request.stop) + list(extra_stop), future,
-                   rng=np.random.default_rng(request.seed) if request.temperature > 0 else None)
-        if shared > 0:                                       # streams are copied whole, then cut back to the prefix
-            self._copy(src, slot)
-            llama_cpp.llama_memory_seq_rm(self.mem, slot, shared, -1)
-            seq.n_done = seq.reused = shared
-        self.active[slot] = seq
-        self.stats["reused_tokens"] += shared
-
-    def _finish(self, seq: _Seq, reason: str) -> None:
-        del self.active[seq.slot]
-        keep = seq.in_kv() if reason != "error" else []
-        if self.n_cache and keep:                            # keep its cells as a prefix for later prompts
-            held = next((c for c, t in self.cached.items() if len(t) >= len(keep) and _common_prefix(t, keep) == len(keep)), None)
-            if held is not None: self.cached[held] = self.cached.pop(held)   # already held: now the newest
-            else:
-                if not self.free_cache: self._evict()
-                c = self.free_cache.pop()
-                self._copy(seq.slot, c); self.cached[c] = keep
-        llama_cpp.llama_memory_seq_rm(self.mem, seq.slot, -1, -1); self.free.add(seq.slot)
-        text = seq.text.decode("utf-8", errors="ignore")
-        cut = [text.find(s) for s in seq.stop if s and s in text]
-        if cut: text, reason = text[:min(cut)], "stop"
-        if not seq.future.done():
-            seq.future.set_result(GenerationResult(text=text, prompt_tokens=len(seq.prompt), completion_tokens=len(seq.out) - seq.eog,
-                                                   latency_s=time.perf_counter() - seq.t0, finish_reason=reason))
-
-    # -- one step ----------------------------------------------------------------------------------------------------
-    def step(self) -> int:
-        """One step: a `llama_decode` of the next token of every decoding sequence, then prompt chunks of sequences still
-        evaluating their prompts, as the `n_batch` budget allows: each further `llama_decode` takes the same number of
-        prompt tokens (at least two) from each of a group of sequences. Returns the number of tokens decoded (0 when idle)."""
-        self._compact()
-        n = 0
-        dec = [s for _, s in sorted(self.active.items()) if not s.prefilling]   # in stream order: one forward pass
-        if dec:
-            if not self._decode([(s.out[-1], len(s.prompt) + len(s.out) - 1, s.slot, True) for s in dec], "decode_s"):
-                return len(dec)
-            n += len(dec)
-            for i, seq in enumerate(dec): self._advance(seq, i)
-        budget = self.n_batch - len(dec)
-        while True:
-            group, take = self._prefill_group(budget)
-            if not group: return n
-            toks = [(s.prompt[i], i, s.slot, i == len(s.prompt) - 1) for s in group for i in range(s.n_done, s.n_done + take)]
-            if not self._decode(toks, "prefill_s"): return n + len(toks)
-            budget -= len(toks); n += len(toks); self.stats["prompt_tokens"] += len(toks)
-            for j, seq in enumerate(group):
-                seq.n_done += take
-                if not seq.prefilling: self._advance(seq, (j + 1) * take - 1)
-
-    @staticmethod
-    def _take(left: int, cap: int) -> int:
-        "Prompt tokens one call evaluates of a prompt with `left` to go, at most `cap`: never one alone, never leaving one."
-        take = min(cap, left)
-        if take < left and left - take < 2: take = left - 2
-        return take if take >= 2 else 0
-
-    def _prefill_group(self, budget: int) -> tuple[list[_Seq], int]:
-        """The sequences whose prompt chunks share the next `llama_decode`, in stream order, and the tokens each gives: the
-        oldest-admitted sequences still evaluating, as many as can give the same count (llama.cpp splits a micro-batch
-        so that every sequence in it has the same number of tokens) without a lone token or a lone one left behind."""
-        pre = [s for s in self.active.values() if s.prefilling]           # admission order
-        for k in range(len(pre), 0, -1):
-            group = pre[:k]
-            take = min(self._take(len(s.prompt) - s.n_done, budget // k) for s in group)
-            if take and all(self._take(len(s.prompt) - s.n_done, take) == take for s in group):
-                return sorted(group, key=lambda s: s.slot), take
-        return [], 0
-
-    def _decode(self, items: list[tuple[int, int, int, bool]], clock: str) -> bool:
-        "`llama_decode` of (token, position, sequence, logits) items; on failure every active sequence fails."
-        b = self.batch
-        for n, (tok, pos, slot, logits) in enumerate(items):
-            b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = tok, pos, 1, logits
-            b.seq_id[n][0] = slot
-        b.n_tokens = len(items)
-        t0 = time.perf_counter()
-        rc = llama_cpp.llama_decode(self.ctx, b)
-        self.stats[clock] += time.perf_counter() - t0
-        if rc == 0:
-            self.stats["steps"] += 1
-            return True
-        err = RuntimeError(f"llama_decode failed ({rc}): no room in a sequence's KV cells ({self.seq_cells})")
-        for seq in list(self.active.values()):
-            if not seq.future.done(): seq.future.set_exception(err)
-            self._finish(seq, "error")
-        return False
-
-    def _advance(self, seq: _Seq, idx: int) -> None:
-        "Sample `seq`'s next token from the logits of batch entry `idx`, and finish it on end of generation, a stop or its budget."
-        tok = self._sample(seq, idx)
-        if llama_cpp.llama_vocab_is_eog(self.vocab, tok):      # kept in `out` only so `in_kv` covers the last real token
-            seq.out.append(tok); seq.eog = True; self._finish(seq, "stop"); return
-        seq.out.append(tok); self.stats["generated"] += 1
-        seq.text += self.llm.detokenize([tok])
-        if seq.stop and any(s in seq.text.decode("utf-8", errors="ignore") for s in seq.stop if s):
-            self._finish(seq, "stop")
-        elif len(seq.out) >= seq.request.max_tokens: self._finish(seq, "length")
-
-    def _sample(self, seq: _Seq, idx: int) -> int:
-        ptr = llama_cpp.llama_get_logits_ith(self.ctx, idx)
-        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
-        r = seq.request
-        if r.temperature <= 0: return int(np.argmax(logits))
-        z = logits.astype(np.float64) / r.temperature
-        if r.top_k and r.top_k > 0:
-            kth = np.partition(z, -r.top_k)[-r.top_k]; z[z < kth] = -np.inf
-        p = np.exp(z - z.max()); p /= p.sum()
-        p[p < 0.05 * p.max()] = 0.0                                 # min_p, as in FIXED_SAMPLING
-        if r.top_p < 1.0:
-            order = np.argsort(-p); cum = np.cumsum(p[order]); cut = order[np.searchsorted(cum, r.top_p) + 1:]; p[cut] = 0.0
-        p /= p.sum()
-        return int(seq.rng.choice(self.n_vocab, p=p))
-
-    def admit_waiting(self, pending: list[list]) -> None:
-        """Admit requests from the head of `pending` (`[request, future]` entries in arrival order) while slots, cells and
-        shared prefixes allow; a request that cannot be served gets the error on its future. An entry's prompt is rendered
-        and tokenized once, when it first reaches the head, and kept in the entry however many steps it then waits."""
-        while pending:
-            entry = pending[0]; r, f = entry[:2]
-            try:
-                if len(entry) == 2: entry += prompt_tokens(self.llm, r, self.formatter)
-                toks, extra = entry[2:]
-                if self.active and (self.worth_waiting(toks) or not self.can_admit(len(toks), r.max_tokens)):
-                    return                                     # wait: for a prefix being evaluated, a slot, or cells
-                if not self.can_admit(len(toks), r.max_tokens): raise self.too_long(len(toks), r.max_tokens)
-                self.admit(r, f, toks, extra)
-            except Exception as e:
-                if not f.done(): f.set_exception(e)
-            pending.pop(0)
-
-    def run(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        "Decode `requests` to completion in this thread, admitting them in order as slots, cells and shared prefixes allow."
-        futs = [Future() for _ in requests]
-        pending = [[r, f] for r, f in zip(requests, futs)]
-        while pending or self.active:
-            self.admit_waiting(pending)
-            self.step()
-        return [f.result() for f in futs]
+@patch
+def run(self: BatchedLlama, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    "Decode `requests` to completion in this thread, admitting them in order as slots, cells and shared prefixes allow."
+    futs = [Future() for _ in requests]
+    pending = [[r, f] for r, f in zip(requests, futs)]
+    while pending or self.active:
+        self.admit_waiting(pending)
+        self.step()
+    return [f.result() for f in futs]
 
 # %% ../../nbs/engines/03_batching.ipynb #f5dbba2b
 class BatchScheduler:

@@ -4,11 +4,10 @@
 
 # %% ../../nbs/engines/05_cache.ipynb #8d6e90dd
 from __future__ import annotations
-import json, sqlite3, threading, time
+import json
 from pathlib import Path
 
 from ..core.types import Engine, GenerationRequest, GenerationResult, stable_hash
-from ..core.paths import home_dir
 from ..core.store import SqliteStore
 
 # %% auto #0
@@ -32,7 +31,7 @@ def cache_key(engine_identity: dict, request: GenerationRequest) -> str:
     _check_no_secrets(engine_identity)
     return stable_hash({"v": CACHE_VERSION, "engine": engine_identity, "request": request.key_payload()})
 
-# %% ../../nbs/engines/05_cache.ipynb #9437d901
+# %% ../../nbs/engines/05_cache.ipynb #9273ff6b
 class ResponseCache(SqliteStore):
     "A SQLite store of generation results keyed by `cache_key` (safe across threads and processes)."
     table, column, default_name = "responses", "result", "responses.sqlite"

@@ -4,14 +4,10 @@
 
 # %% ../../nbs/engines/02_http.ipynb #92e35341
 from __future__ import annotations
-import importlib.util, inspect, json, os, random, signal, subprocess, sys, threading, time, warnings
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable
+import os, random, time
+from fastcore.basics import patch
 
-from ..core.types import Engine, GenerationRequest, GenerationResult, Registry, stable_hash, file_hash, messages_to_prompt
-from ..core.paths import home_dir
+from ..core.types import Engine, GenerationRequest, GenerationResult, messages_to_prompt
 from .base import engines, AdaptiveLimit, FIXED_SAMPLING
 from ..models.registry import models, FREE
 from ..core.types import EngineError
@@ -19,7 +15,7 @@ from ..core.types import EngineError
 # %% auto #0
 __all__ = ['OpenAIEngine', 'HFInferenceEngine']
 
-# %% ../../nbs/engines/02_http.ipynb #bfee2f2d
+# %% ../../nbs/engines/02_http.ipynb #7d0ae964
 def _redact(msg: str, secret: str | None) -> str:
     return msg.replace(secret, "***") if secret and len(secret) > 3 else msg
 
@@ -29,10 +25,12 @@ def _status_of(e: BaseException) -> int | None:
         if isinstance(code, int): return code
     return None
 
+# %% ../../nbs/engines/02_http.ipynb #81d2281b
 @engines.register("openai")
 class OpenAIEngine(Engine):
     "Any OpenAI-compatible server (vLLM, llama.cpp server, TGI, OpenAI) through the `openai` SDK."
     kind = "openai"
+    default_in_flight = 8     # a server takes concurrent requests: the runner keeps 8 examples in flight
     supports_tools = True     # requests with `tools` go out as OpenAI function specs; `tool_calls` come back
 
     @classmethod
@@ -57,56 +55,6 @@ class OpenAIEngine(Engine):
         return dict(kind=self.kind, base_url=self.base_url, model=self.model, mode=self.mode,
                     fixed_sampling=FIXED_SAMPLING if self.extra_sampling else {})
 
-    def _error(self, e: Exception) -> EngineError:
-        import openai
-        if isinstance(e, openai.APITimeoutError):
-            return EngineError(f"cannot reach {self.base_url} (timed out after {self.timeout_s}s, "
-                               f"{self.max_retries} retries)")
-        if isinstance(e, openai.APIConnectionError):
-            cause = e.__cause__ or e
-            return EngineError(f"cannot reach {self.base_url} ({type(cause).__name__}: "
-                               f"{_redact(str(cause), self._key)}; {self.max_retries} retries)")
-        code = _status_of(e)
-        if code in (401, 403):
-            return EngineError(f"the server at {self.base_url} rejected the API key from ${self.api_key_env} "
-                               f"(HTTP {code}); set {self.api_key_env} to a valid key")
-        if code is not None:
-            return EngineError(f"{self.base_url} answered HTTP {code} for model {self.model!r}: {_redact(str(e), self._key)}")
-        return EngineError(f"{self.base_url}: {type(e).__name__}: {_redact(str(e), self._key)}")
-
-    def _one(self, r: GenerationRequest) -> GenerationResult:
-        import openai
-        common = dict(model=self.model, max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p,
-                      stop=list(r.stop) or None, seed=r.seed,
-                      presence_penalty=FIXED_SAMPLING["presence_penalty"],
-                      frequency_penalty=FIXED_SAMPLING["frequency_penalty"])
-        if self.extra_sampling:
-            common["extra_body"] = dict(top_k=r.top_k, repeat_penalty=r.repeat_penalty, min_p=FIXED_SAMPLING["min_p"])
-        t0 = time.perf_counter()
-        try:
-            with self.limit.slot():
-                if self.mode == "chat":
-                    msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
-                    resp = self.client.chat.completions.create(messages=msgs, **common, **({"tools": r.tools} if r.tools else {}))
-                    msg = resp.choices[0].message
-                    text = msg.content or ""
-                    calls = [dict(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-                             for c in (msg.tool_calls or []) if getattr(c, "function", None) is not None]
-                else:
-                    if r.tools: raise EngineError("native tool calling needs a chat-mode engine (mode: chat)")
-                    prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
-                    resp = self.client.completions.create(prompt=prompt, **common)
-                    text = resp.choices[0].text or ""
-        except openai.OpenAIError as e:
-            raise self._error(e) from None
-        latency = time.perf_counter() - t0
-        self.limit.succeeded()
-        u = resp.usage
-        return GenerationResult(text=text, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
-                                completion_tokens=getattr(u, "completion_tokens", 0) or 0, latency_s=latency,
-                                finish_reason=resp.choices[0].finish_reason or "stop",
-                                tool_calls=calls if self.mode == "chat" else [])
-
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return [self._one(r) for r in requests]
 
@@ -116,11 +64,66 @@ class OpenAIEngine(Engine):
 
     def close(self): self.client.close()
 
-# %% ../../nbs/engines/02_http.ipynb #bd403fee
+# %% ../../nbs/engines/02_http.ipynb #024aafd1
+@patch
+def _error(self: OpenAIEngine, e: Exception) -> EngineError:
+    import openai
+    if isinstance(e, openai.APITimeoutError):
+        return EngineError(f"cannot reach {self.base_url} (timed out after {self.timeout_s}s, "
+                           f"{self.max_retries} retries)")
+    if isinstance(e, openai.APIConnectionError):
+        cause = e.__cause__ or e
+        return EngineError(f"cannot reach {self.base_url} ({type(cause).__name__}: "
+                           f"{_redact(str(cause), self._key)}; {self.max_retries} retries)")
+    code = _status_of(e)
+    if code in (401, 403):
+        return EngineError(f"the server at {self.base_url} rejected the API key from ${self.api_key_env} "
+                           f"(HTTP {code}); set {self.api_key_env} to a valid key")
+    if code is not None:
+        return EngineError(f"{self.base_url} answered HTTP {code} for model {self.model!r}: {_redact(str(e), self._key)}")
+    return EngineError(f"{self.base_url}: {type(e).__name__}: {_redact(str(e), self._key)}")
+
+# %% ../../nbs/engines/02_http.ipynb #ee60bbf3
+@patch
+def _one(self: OpenAIEngine, r: GenerationRequest) -> GenerationResult:
+    import openai
+    common = dict(model=self.model, max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p,
+                  stop=list(r.stop) or None, seed=r.seed,
+                  presence_penalty=FIXED_SAMPLING["presence_penalty"],
+                  frequency_penalty=FIXED_SAMPLING["frequency_penalty"])
+    if self.extra_sampling:
+        common["extra_body"] = dict(top_k=r.top_k, repeat_penalty=r.repeat_penalty, min_p=FIXED_SAMPLING["min_p"])
+    t0 = time.perf_counter()
+    try:
+        with self.limit.slot():
+            if self.mode == "chat":
+                msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
+                resp = self.client.chat.completions.create(messages=msgs, **common, **({"tools": r.tools} if r.tools else {}))
+                msg = resp.choices[0].message
+                text = msg.content or ""
+                calls = [dict(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+                         for c in (msg.tool_calls or []) if getattr(c, "function", None) is not None]
+            else:
+                if r.tools: raise EngineError("native tool calling needs a chat-mode engine (mode: chat)")
+                prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
+                resp = self.client.completions.create(prompt=prompt, **common)
+                text = resp.choices[0].text or ""
+    except openai.OpenAIError as e:
+        raise self._error(e) from None
+    latency = time.perf_counter() - t0
+    self.limit.succeeded()
+    u = resp.usage
+    return GenerationResult(text=text, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
+                            completion_tokens=getattr(u, "completion_tokens", 0) or 0, latency_s=latency,
+                            finish_reason=resp.choices[0].finish_reason or "stop",
+                            tool_calls=calls if self.mode == "chat" else [])
+
+# %% ../../nbs/engines/02_http.ipynb #788242a8
 @engines.register("hf_inference")
 class HFInferenceEngine(Engine):
     "Hugging Face Inference Providers (or any endpoint given as `base_url`) through `huggingface_hub.InferenceClient`."
     kind = "hf_inference"
+    default_in_flight = 8     # a server takes concurrent requests: the runner keeps 8 examples in flight
 
     def __init__(self, model: str | None = None, provider: str | None = None, base_url: str | None = None,
                  api_key_env: str = "HF_TOKEN", mode: str = "chat", timeout_s: float = 120.0, max_retries: int = 3,
@@ -145,73 +148,80 @@ class HFInferenceEngine(Engine):
         return dict(kind=self.kind, model=self.model, provider=self.provider, base_url=self.base_url, mode=self.mode,
                     fixed_sampling=FIXED_SAMPLING if self.extra_sampling else {})
 
-    def _error(self, e: Exception) -> EngineError:
-        if type(e).__name__ == "OfflineModeIsEnabled":
-            return EngineError(f"cannot reach {self.where}: huggingface_hub offline mode (HF_HUB_OFFLINE) blocks every "
-                               f"InferenceClient request; unset HF_HUB_OFFLINE to use the hf_inference engine")
-        code = _status_of(e)
-        if code in (401, 403):
-            return EngineError(f"{self.where} rejected the token from ${self.api_key_env} (HTTP {code}); "
-                               f"set {self.api_key_env} to a valid token")
-        if code is not None:
-            return EngineError(f"{self.where} answered HTTP {code} for model {self.model!r}: {_redact(str(e), self._key)}")
-        name = type(e).__name__
-        if any(s in name for s in ("Connect", "Timeout", "Network", "Offline")) or isinstance(e, (ConnectionError, TimeoutError)):
-            return EngineError(f"cannot reach {self.where} ({name}: {_redact(str(e), self._key)})")
-        return EngineError(f"{self.where}: {name}: {_redact(str(e), self._key)}")
-
-    def _one(self, r: GenerationRequest) -> GenerationResult:
-        t0 = time.perf_counter()
-        try:
-            if self.mode == "chat":
-                msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
-                kw = dict(model=self.model, max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p,
-                          stop=list(r.stop) or None, seed=r.seed, presence_penalty=FIXED_SAMPLING["presence_penalty"],
-                          frequency_penalty=FIXED_SAMPLING["frequency_penalty"])
-                if self.extra_sampling:
-                    kw["extra_body"] = dict(top_k=r.top_k, repeat_penalty=r.repeat_penalty, min_p=FIXED_SAMPLING["min_p"])
-                resp = self._call(self.client.chat_completion, messages=msgs, **kw)
-                ch = resp.choices[0]
-                u = resp.usage
-                return GenerationResult(text=ch.message.content or "", prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
-                                        completion_tokens=getattr(u, "completion_tokens", 0) or 0,
-                                        latency_s=time.perf_counter() - t0, finish_reason=ch.finish_reason or "stop")
-            prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
-            greedy = r.temperature == 0
-            out = self._call(
-                self.client.text_generation, prompt, model=None if self.base_url else self.model, details=True, max_new_tokens=r.max_tokens, do_sample=not greedy,
-                temperature=None if greedy else r.temperature, top_p=r.top_p if 0 < r.top_p < 1 else None,
-                top_k=r.top_k or None, repetition_penalty=r.repeat_penalty, stop=list(r.stop) or None, seed=r.seed)
-        except EngineError: raise
-        except Exception as e:
-            raise self._error(e) from None
-        d = getattr(out, "details", None)
-        text = out.generated_text if d is not None else str(out)
-        pt = len(getattr(d, "prefill", None) or []) if d is not None else 0
-        ct = getattr(d, "generated_tokens", 0) if d is not None else 0
-        fr = str(getattr(d, "finish_reason", "stop") or "stop") if d is not None else "stop"
-        fr = {"eos_token": "stop", "stop_sequence": "stop"}.get(fr, fr)
-        return GenerationResult(text=text, prompt_tokens=pt, completion_tokens=ct or 0,
-                                latency_s=time.perf_counter() - t0, finish_reason=fr)
-
-    def _retryable(self, e: Exception) -> bool:
-        code = _status_of(e)
-        if code is not None: return code in (408, 409, 429) or code >= 500
-        return type(e).__name__ != "OfflineModeIsEnabled" and (
-            isinstance(e, (ConnectionError, TimeoutError)) or any(s in type(e).__name__ for s in ("Connect", "Timeout", "Network")))
-
-    def _call(self, fn, *args, **kw):
-        "`fn(*args, **kw)` within the concurrency limit, retried like the openai SDK does: 408/409/429/5xx and connection errors, 0.5 s doubling to 8 s."
-        for attempt in range(self.max_retries + 1):
-            try:
-                with self.limit.slot(): out = fn(*args, **kw)
-                self.limit.succeeded(); return out
-            except Exception as e:
-                if _status_of(e) == 429: self.limit.rate_limited()
-                if attempt == self.max_retries or not self._retryable(e): raise
-                time.sleep(min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random()))
-
     def stats(self) -> dict: return self.limit.stats()
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return [self._one(r) for r in requests]
+
+# %% ../../nbs/engines/02_http.ipynb #3b0fbb92
+@patch
+def _error(self: HFInferenceEngine, e: Exception) -> EngineError:
+    if type(e).__name__ == "OfflineModeIsEnabled":
+        return EngineError(f"cannot reach {self.where}: huggingface_hub offline mode (HF_HUB_OFFLINE) blocks every "
+                           f"InferenceClient request; unset HF_HUB_OFFLINE to use the hf_inference engine")
+    code = _status_of(e)
+    if code in (401, 403):
+        return EngineError(f"{self.where} rejected the token from ${self.api_key_env} (HTTP {code}); "
+                           f"set {self.api_key_env} to a valid token")
+    if code is not None:
+        return EngineError(f"{self.where} answered HTTP {code} for model {self.model!r}: {_redact(str(e), self._key)}")
+    name = type(e).__name__
+    if any(s in name for s in ("Connect", "Timeout", "Network", "Offline")) or isinstance(e, (ConnectionError, TimeoutError)):
+        return EngineError(f"cannot reach {self.where} ({name}: {_redact(str(e), self._key)})")
+    return EngineError(f"{self.where}: {name}: {_redact(str(e), self._key)}")
+
+# %% ../../nbs/engines/02_http.ipynb #48953960
+@patch
+def _retryable(self: HFInferenceEngine, e: Exception) -> bool:
+    code = _status_of(e)
+    if code is not None: return code in (408, 409, 429) or code >= 500
+    return type(e).__name__ != "OfflineModeIsEnabled" and (
+        isinstance(e, (ConnectionError, TimeoutError)) or any(s in type(e).__name__ for s in ("Connect", "Timeout", "Network")))
+
+@patch
+def _call(self: HFInferenceEngine, fn, *args, **kw):
+    "`fn(*args, **kw)` within the concurrency limit, retried like the openai SDK does: 408/409/429/5xx and connection errors, 0.5 s doubling to 8 s."
+    for attempt in range(self.max_retries + 1):
+        try:
+            with self.limit.slot(): out = fn(*args, **kw)
+            self.limit.succeeded(); return out
+        except Exception as e:
+            if _status_of(e) == 429: self.limit.rate_limited()
+            if attempt == self.max_retries or not self._retryable(e): raise
+            time.sleep(min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random()))
+
+# %% ../../nbs/engines/02_http.ipynb #dfecd340
+@patch
+def _one(self: HFInferenceEngine, r: GenerationRequest) -> GenerationResult:
+    t0 = time.perf_counter()
+    try:
+        if self.mode == "chat":
+            msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
+            kw = dict(model=self.model, max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p,
+                      stop=list(r.stop) or None, seed=r.seed, presence_penalty=FIXED_SAMPLING["presence_penalty"],
+                      frequency_penalty=FIXED_SAMPLING["frequency_penalty"])
+            if self.extra_sampling:
+                kw["extra_body"] = dict(top_k=r.top_k, repeat_penalty=r.repeat_penalty, min_p=FIXED_SAMPLING["min_p"])
+            resp = self._call(self.client.chat_completion, messages=msgs, **kw)
+            ch = resp.choices[0]
+            u = resp.usage
+            return GenerationResult(text=ch.message.content or "", prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
+                                    completion_tokens=getattr(u, "completion_tokens", 0) or 0,
+                                    latency_s=time.perf_counter() - t0, finish_reason=ch.finish_reason or "stop")
+        prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
+        greedy = r.temperature == 0
+        out = self._call(
+            self.client.text_generation, prompt, model=None if self.base_url else self.model, details=True, max_new_tokens=r.max_tokens, do_sample=not greedy,
+            temperature=None if greedy else r.temperature, top_p=r.top_p if 0 < r.top_p < 1 else None,
+            top_k=r.top_k or None, repetition_penalty=r.repeat_penalty, stop=list(r.stop) or None, seed=r.seed)
+    except EngineError: raise
+    except Exception as e:
+        raise self._error(e) from None
+    d = getattr(out, "details", None)
+    text = out.generated_text if d is not None else str(out)
+    pt = len(getattr(d, "prefill", None) or []) if d is not None else 0
+    ct = getattr(d, "generated_tokens", 0) if d is not None else 0
+    fr = str(getattr(d, "finish_reason", "stop") or "stop") if d is not None else "stop"
+    fr = {"eos_token": "stop", "stop_sequence": "stop"}.get(fr, fr)
+    return GenerationResult(text=text, prompt_tokens=pt, completion_tokens=ct or 0,
+                            latency_s=time.perf_counter() - t0, finish_reason=fr)

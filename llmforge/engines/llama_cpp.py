@@ -4,14 +4,13 @@
 
 # %% ../../nbs/engines/01_llama_cpp.ipynb #92e35341
 from __future__ import annotations
-import importlib.util, inspect, json, os, random, signal, subprocess, sys, threading, time, warnings
+import os, subprocess, sys, threading, time, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from fastcore.basics import patch
 
-from ..core.types import Engine, GenerationRequest, GenerationResult, Registry, stable_hash, file_hash, messages_to_prompt
-from ..core.paths import home_dir
+from ..core.types import Engine, GenerationRequest, GenerationResult, messages_to_prompt
 from .base import engines, FIXED_SAMPLING, _usage
 from ..models.registry import DEFAULT_MODEL, resolve_model, gguf_sha256
 
@@ -90,7 +89,7 @@ def auto_parallel(llm, n_ctx: int, budget: int = AUTO_KV_BUDGET, cap: int = AUTO
     n = budget // (2 * n_ctx * kv_bytes_per_cell(llm))
     return int(min(cap, n)) if n >= 2 else 1
 
-# %% ../../nbs/engines/01_llama_cpp.ipynb #90e00be3
+# %% ../../nbs/engines/01_llama_cpp.ipynb #6df3bcbd
 def _n_cpus() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
@@ -135,61 +134,69 @@ class LlamaCppEngine(Engine):
                                   **({"decoder": "batched"} if self.parallel > 1 else {}))
         return self._identity
 
-    @property
-    def scheduler(self):
-        "The multi-sequence decoder (`llmforge.engines.batching`), started on first use when `parallel` > 1."
-        if self._scheduler is None:
-            with self._lock:                          # the runner's workers arrive together: one scheduler for all
-                if self._scheduler is None:
-                    from llmforge.engines.batching import BatchedLlama, BatchScheduler
-                    self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=self.kv_size,
-                                                                  n_threads=self.n_threads))
-        return self._scheduler
-
-    def stats(self) -> dict:
-        "Decoder counters (batched mode): steps, prompt tokens evaluated and reused, tokens generated, prefill and decode time."
-        return dict(self._scheduler.decoder.stats) if self._scheduler is not None else {}
-
-    def reset(self):
-        "Forget the cached sequence: the next prompt is evaluated from its first token."
-        self.llm.reset()
-        self.resets += 1
-
-    def _guard_window(self):
-        w = self.spec.sliding_window
-        if w and self.llm.n_tokens > w: self.reset()
-
-    def _one(self, r: GenerationRequest) -> GenerationResult:
-        sampling = dict(max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k,
-                        repeat_penalty=r.repeat_penalty, stop=list(r.stop), seed=r.seed, **FIXED_SAMPLING)
-        self._guard_window()
-        t0 = time.perf_counter()
-        if r.is_chat and self.mode == "chat":
-            resp = self.llm.create_chat_completion(messages=r.messages, **sampling)
-            text = resp["choices"][0]["message"]["content"] or ""
-        else:
-            prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
-            resp = self.llm.create_completion(prompt=prompt, **sampling)
-            text = resp["choices"][0]["text"]
-        latency = time.perf_counter() - t0
-        pt, ct = _usage(resp)
-        return GenerationResult(text=text, prompt_tokens=pt, completion_tokens=ct, latency_s=latency,
-                                finish_reason=resp["choices"][0].get("finish_reason") or "stop")
-
-    def _batchable(self, r: GenerationRequest) -> bool:
-        return r.repeat_penalty == 1.0 and not r.tools and (not r.is_chat or self.mode != "chat" or
-                                                             "tokenizer.chat_template" in self.llm.metadata)
-
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        """With `parallel` > 1, requests (from any number of threads) join the batched decoder; otherwise, or for settings it
-        does not cover (a repeat penalty), they run one at a time through `Llama`, serialised by a lock."""
-        if self.parallel > 1 and all(self._batchable(r) for r in requests):
-            flat = [r if (not r.is_chat or self.mode == "chat") else replace(r, prompt=messages_to_prompt(r.messages), messages=None)
-                    for r in requests]
-            return self.scheduler.generate(flat)
-        with self._lock: return [self._one(r) for r in requests]
-
     def close(self):
         if self._scheduler is not None:
             self._scheduler.close(); self._scheduler.decoder.close(); self._scheduler = None
         if getattr(self, "llm", None) is not None: self.llm.close(); self.llm = None
+
+# %% ../../nbs/engines/01_llama_cpp.ipynb #b5a385c9
+@patch
+def reset(self: LlamaCppEngine):
+    "Forget the cached sequence: the next prompt is evaluated from its first token."
+    self.llm.reset()
+    self.resets += 1
+
+@patch
+def _guard_window(self: LlamaCppEngine):
+    w = self.spec.sliding_window
+    if w and self.llm.n_tokens > w: self.reset()
+
+@patch
+def _one(self: LlamaCppEngine, r: GenerationRequest) -> GenerationResult:
+    sampling = dict(max_tokens=r.max_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k,
+                    repeat_penalty=r.repeat_penalty, stop=list(r.stop), seed=r.seed, **FIXED_SAMPLING)
+    self._guard_window()
+    t0 = time.perf_counter()
+    if r.is_chat and self.mode == "chat":
+        resp = self.llm.create_chat_completion(messages=r.messages, **sampling)
+        text = resp["choices"][0]["message"]["content"] or ""
+    else:
+        prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
+        resp = self.llm.create_completion(prompt=prompt, **sampling)
+        text = resp["choices"][0]["text"]
+    latency = time.perf_counter() - t0
+    pt, ct = _usage(resp)
+    return GenerationResult(text=text, prompt_tokens=pt, completion_tokens=ct, latency_s=latency,
+                            finish_reason=resp["choices"][0].get("finish_reason") or "stop")
+
+# %% ../../nbs/engines/01_llama_cpp.ipynb #2696d968
+@patch(as_prop=True)
+def scheduler(self: LlamaCppEngine):
+    "The multi-sequence decoder (`llmforge.engines.batching`), started on first use when `parallel` > 1."
+    if self._scheduler is None:
+        with self._lock:                          # the runner's workers arrive together: one scheduler for all
+            if self._scheduler is None:
+                from llmforge.engines.batching import BatchedLlama, BatchScheduler
+                self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=self.kv_size,
+                                                              n_threads=self.n_threads))
+    return self._scheduler
+
+@patch
+def stats(self: LlamaCppEngine) -> dict:
+    "Decoder counters (batched mode): steps, prompt tokens evaluated and reused, tokens generated, prefill and decode time."
+    return dict(self._scheduler.decoder.stats) if self._scheduler is not None else {}
+
+@patch
+def _batchable(self: LlamaCppEngine, r: GenerationRequest) -> bool:
+    "Can the batched decoder serve `r` (no native tools; a chat request needs the model's own chat template)?"
+    return not r.tools and (not r.is_chat or self.mode != "chat" or "tokenizer.chat_template" in self.llm.metadata)
+
+@patch
+def generate(self: LlamaCppEngine, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    """With `parallel` > 1, requests (from any number of threads) join the batched decoder; otherwise, or for requests it
+    does not cover (`_batchable`), they run one at a time through `Llama`, serialised by a lock."""
+    if self.parallel > 1 and all(self._batchable(r) for r in requests):
+        flat = [r if (not r.is_chat or self.mode == "chat") else replace(r, prompt=messages_to_prompt(r.messages), messages=None)
+                for r in requests]
+        return self.scheduler.generate(flat)
+    with self._lock: return [self._one(r) for r in requests]

@@ -4,14 +4,9 @@
 
 # %% ../../nbs/engines/04_mock.ipynb #92e35341
 from __future__ import annotations
-import importlib.util, inspect, json, os, random, signal, subprocess, sys, threading, time, warnings
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable
+import json, time
 
-from ..core.types import Engine, GenerationRequest, GenerationResult, Registry, stable_hash, file_hash, messages_to_prompt
-from ..core.paths import home_dir
+from ..core.types import Engine, GenerationRequest, GenerationResult, stable_hash
 from .base import engines
 from ..models.registry import FREE
 from ..core.types import EngineError

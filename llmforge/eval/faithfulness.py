@@ -13,7 +13,7 @@ from ..core.types import Example, Prediction
 from ..core.paths import project_data_dir
 from .scoring import normalize_answer, scorers
 from ..retrieval.kb import split_sentences, load_documents
-from ..retrieval.shared import shared, shared_embedder
+from ..retrieval.shared import shared
 
 # %% auto #0
 __all__ = ['STOPWORDS', 'DEFAULT_THRESHOLDS', 'CLAIMS_PROMPT', 'VERIFY_PROMPT', 'content_tokens', 'lexical_grounding',
@@ -87,7 +87,7 @@ def validate(rows: list[dict], embedder, thresholds: dict | None = None) -> dict
                          best_agreement=float(((s >= best) == y).mean()), agreement_by_kind=by_kind)
     return out
 
-# %% ../../nbs/eval/01_faithfulness.ipynb #b492de28
+# %% ../../nbs/eval/01_faithfulness.ipynb #57d9d72f
 class NLIModel:
     "A local NLI cross-encoder: entailment probabilities of (premise, hypothesis) pairs."
     def __init__(self, path: str | Path):
@@ -115,6 +115,7 @@ def nli_grounding(answer: str, passages: list[str], nli: NLIModel, question: str
     best = probs.max(axis=1)
     return dict(score=float(best.min()), sentences=[dict(hypothesis=h, entailment=round(float(b), 4)) for h, b in zip(sents, best)])
 
+# %% ../../nbs/eval/01_faithfulness.ipynb #3eda65bb
 CLAIMS_PROMPT = """Question: {question}
 Answer: {answer}
 

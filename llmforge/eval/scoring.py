@@ -13,8 +13,8 @@ import numpy as np
 from ..core.types import Example, Prediction, Record, Registry
 
 # %% auto #0
-__all__ = ['scorers', 'DEFAULT_SCORERS', 'PRIMARY', 'LATENCY_PERCENTILES', 'normalize_answer', 'exact_match', 'token_f1',
-           'contains', 'parse_numbers', 'parse_number', 'numeric_match', 'choice_label', 'choice_accuracy',
+__all__ = ['scorers', 'DEFAULT_SCORERS', 'PRIMARY', 'QUALITY_ORDER', 'LATENCY_PERCENTILES', 'normalize_answer', 'exact_match',
+           'token_f1', 'contains', 'parse_numbers', 'parse_number', 'numeric_match', 'choice_label', 'choice_accuracy',
            'auxiliary_scorers', 'score_example', 'bootstrap_ci', 'summarize']
 
 # %% ../../nbs/eval/00_scoring.ipynb #2137463d
@@ -105,6 +105,7 @@ _scorer("choice", "choice_accuracy", ("mc",), lambda e, p: choice_accuracy(p.ans
 
 DEFAULT_SCORERS = {"qa": ["exact_match", "f1", "contains"], "math": ["numeric", "exact_match"], "mc": ["choice"]}
 PRIMARY = {"qa": "exact_match", "math": "numeric_match", "mc": "choice_accuracy"}   # task -> metric key that defines `correct`
+QUALITY_ORDER = ("accuracy", "exact_match", "f1", "contains", "numeric_match", "choice_accuracy")  # how every table and chart orders them
 _PRIMARY_SCORER = {"qa": "exact_match", "math": "numeric", "mc": "choice"}        # task -> scorer that computes it
 
 # %% ../../nbs/eval/00_scoring.ipynb #f12e8873

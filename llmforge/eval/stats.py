@@ -157,7 +157,7 @@ def mde_paired_mean(n: int, sd_diff: float, alpha: float = 0.05, power: float = 
     if sd_diff == 0: return 0.0
     return float(TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")) * sd_diff
 
-# %% ../../nbs/eval/02_stats.ipynb #807f97dc
+# %% ../../nbs/eval/02_stats.ipynb #6e326225
 COST_METRICS = ("latency_s", "completion_tokens", "prompt_tokens", "total_tokens")
 
 @dataclass
@@ -197,6 +197,7 @@ class PairedComparison:
         if p >= 0.05 or self.diff == 0: return "no significant difference"
         return "improvement" if (self.diff > 0) == self.higher_is_better else "regression"
 
+# %% ../../nbs/eval/02_stats.ipynb #ff72175d
 def metric_value(r: Record, metric: str) -> float | None:
     "A record's value of `metric`: accuracy, a cost, or a score (0 for a failed record without it; None when not applicable)."
     if metric == "accuracy": return float(r.correct)
@@ -219,6 +220,7 @@ def paired_values(m: Matching, metric: str, failed: str = "wrong") -> tuple[np.n
         xs.append(va); ys.append(vb)
     return np.array(xs, dtype=float), np.array(ys, dtype=float), m.n - len(xs)
 
+# %% ../../nbs/eval/02_stats.ipynb #3303203d
 def paired_compare(a: Sequence[Record] | Matching, b: Sequence[Record] | None = None, metric: str = "accuracy",
                    label_a: str = "A", label_b: str = "B", seed: int = 0, confidence: float = 0.95,
                    ci_method: str = "percentile", failed: str = "wrong", n_resamples: int = 2000,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
+from fastcore.basics import patch
 
 from ..core.types import TASKS, Context, Example, GenerationRequest, Prediction, Registry
 from ..core.paths import project_data_dir
@@ -207,7 +208,7 @@ def load_fewshot(task: str, k: int | None = None, fewshot_dir: str | Path | None
             if not r.get("choices"): raise ValueError(f"{p}: multiple-choice few-shot example lacks choices: {r['question']!r}")
     return [dict(r) for r in rows[:k]]
 
-# %% ../../nbs/methods/00_prompting.ipynb #177a21dd
+# %% ../../nbs/methods/00_prompting.ipynb #2508118d
 @dataclass(frozen=True)
 class Option:
     """One option of a method: its default and what it accepts (a list of values, a function returning it, e.g. a
@@ -229,6 +230,7 @@ class Option:
         if vals is not None: return any(type(v) is type(a) and v == a for a in vals)
         return self.check(v) if self.check else True
 
+# %% ../../nbs/methods/00_prompting.ipynb #ddc6e7c0
 methods = Registry("method")
 
 class Method:
@@ -286,7 +288,7 @@ def _placeholder(task: str) -> Example:
     ch = [{"label": l, "text": f"{{choice {l}}}"} for l in "ABCDE"] if task == "mc" else None
     return Example("{id}", "{question}", [], task=task, choices=ch)
 
-# %% ../../nbs/methods/00_prompting.ipynb #ba1b4c14
+# %% ../../nbs/methods/00_prompting.ipynb #98174650
 NAIVE_INSTRUCTIONS = {
     "qa": "Answer the question with only the answer (a name, place, date, number or short phrase), no explanation.",
     "math": "Solve the problem and answer with only the final number, no explanation.",
@@ -297,6 +299,7 @@ def _shots_ok(v) -> bool: return isinstance(v, int) and not isinstance(v, bool) 
 def _dir_ok(v) -> bool: return v is None or (isinstance(v, (str, Path)) and bool(str(v).strip()))
 def _prefix_ok(v) -> bool: return isinstance(v, str) and bool(v.strip()) and "\n" not in v
 
+# %% ../../nbs/methods/00_prompting.ipynb #e407a187
 @methods.register("naive")
 class NaiveMethod(Method):
     "Ask for the answer directly (optionally after k answered examples), one short generation per item."
@@ -344,7 +347,7 @@ class NaiveMethod(Method):
         pred.trace.append(dict(step="parse", input=res.text, output=pred.answer))
         return pred
 
-# %% ../../nbs/methods/00_prompting.ipynb #a0bce3ec
+# %% ../../nbs/methods/00_prompting.ipynb #75a60d21
 COT_INSTRUCTIONS = {
     "qa": "Think step by step, then write the final answer (a name, place, date, number or short phrase) on the last line as \"{prefix} <answer>\".",
     "math": "Solve the problem step by step, then write the final number on the last line as \"{prefix} <number>\".",
@@ -363,6 +366,7 @@ CHAT_CUES = {
     "mc": "Therefore, which choice is correct? Reply with only its letter.",
 }
 
+# %% ../../nbs/methods/00_prompting.ipynb #2b48a145
 @methods.register("cot")
 class CoTMethod(Method):
     "Chain-of-thought: reason step by step (zero-shot or after k worked examples), then give the answer."
@@ -402,51 +406,57 @@ class CoTMethod(Method):
         labels = _labels(ex.choices)
         return COMPLETION_CUES[ex.task].format(first=labels[0], last=labels[-1])
 
-    def templates(self) -> dict[str, str]:
-        out = {}
-        for t in TASKS:
-            ph = _placeholder(t)
-            out[f"{t}/chat"] = json.dumps(self.build(ph, "chat"), ensure_ascii=False, indent=1)
-            out[f"{t}/completion"] = self.build(ph, "completion")
-            if self.options["two_stage"] is not False:
-                out[f"{t}/chat/stage2"], out[f"{t}/completion/stage2"] = self.cue(ph, "chat"), self.cue(ph, "completion")
-        out["context"] = CONTEXT_TEMPLATE
-        return out
+# %% ../../nbs/methods/00_prompting.ipynb #e0ec0474
+@patch
+def templates(self: CoTMethod) -> dict[str, str]:
+    out = {}
+    for t in TASKS:
+        ph = _placeholder(t)
+        out[f"{t}/chat"] = json.dumps(self.build(ph, "chat"), ensure_ascii=False, indent=1)
+        out[f"{t}/completion"] = self.build(ph, "completion")
+        if self.options["two_stage"] is not False:
+            out[f"{t}/chat/stage2"], out[f"{t}/completion/stage2"] = self.cue(ph, "chat"), self.cue(ph, "completion")
+    out["context"] = CONTEXT_TEMPLATE
+    return out
 
-    def first_request(self, example: Example, ctx: Context) -> GenerationRequest:
-        p = self.build(example, ctx.mode)
-        return self.request(ctx, messages=p) if ctx.mode == "chat" else self.request(ctx, prompt=p)
+@patch
+def first_request(self: CoTMethod, example: Example, ctx: Context) -> GenerationRequest:
+    p = self.build(example, ctx.mode)
+    return self.request(ctx, messages=p) if ctx.mode == "chat" else self.request(ctx, prompt=p)
 
-    def _parse(self, text: str, ex: Example) -> str:
-        return extract_answer(text, ex.task, ex.choices, answer_prefix=self.options["answer_prefix"])
+@patch
+def _parse(self: CoTMethod, text: str, ex: Example) -> str:
+    return extract_answer(text, ex.task, ex.choices, answer_prefix=self.options["answer_prefix"])
 
-    def solve(self, example: Example, ctx: Context) -> Prediction:
-        with ctx.timer.section("prompt"): req = self.first_request(example, ctx)
-        res = ctx.generate([req])[0]
-        pred = Prediction(answer="", raw_output=res.text)
-        pred.add_call("reasoning", req, res)
-        two = self.options["two_stage"]
-        if two == "auto":
-            with ctx.timer.section("parsing"):
-                two = not extract_answer(res.text, example.task, example.choices, self.options["answer_prefix"], fallback=False)
-        if not two:
-            with ctx.timer.section("parsing"): pred.answer = self._parse(res.text, example)
-            pred.trace.append(dict(step="parse", input=res.text, output=pred.answer))
-            return pred
-        # Stage 2: the reasoning goes back in, followed by the cue; a short answer is read from what follows.
-        with ctx.timer.section("prompt"):
-            cue, reasoning = self.cue(example, ctx.mode), res.text.rstrip()
-            short = dict(max_tokens=32, stop=["\n\n", "\nQuestion:"])
-            if ctx.mode == "chat":
-                msgs = req.messages + [{"role": "assistant", "content": reasoning.strip()}, {"role": "user", "content": cue}]
-                req2 = self.request(ctx, messages=msgs, **short)
-            else:
-                req2 = self.request(ctx, prompt=f"{req.prompt}{res.text.rstrip()}\n{cue}", **short)
-        res2 = ctx.generate([req2])[0]
-        pred.add_call("answer", req2, res2)
-        final = res2.text if ctx.mode == "chat" else f"{cue}{res2.text}"
-        pred.raw_output = f"{reasoning.strip()}\n{final.strip()}"
+# %% ../../nbs/methods/00_prompting.ipynb #b818c6cb
+@patch
+def solve(self: CoTMethod, example: Example, ctx: Context) -> Prediction:
+    with ctx.timer.section("prompt"): req = self.first_request(example, ctx)
+    res = ctx.generate([req])[0]
+    pred = Prediction(answer="", raw_output=res.text)
+    pred.add_call("reasoning", req, res)
+    two = self.options["two_stage"]
+    if two == "auto":
         with ctx.timer.section("parsing"):
-            pred.answer = self._parse(final, example) or self._parse(res.text, example)
-        pred.trace.append(dict(step="parse", input=final, output=pred.answer))
+            two = not extract_answer(res.text, example.task, example.choices, self.options["answer_prefix"], fallback=False)
+    if not two:
+        with ctx.timer.section("parsing"): pred.answer = self._parse(res.text, example)
+        pred.trace.append(dict(step="parse", input=res.text, output=pred.answer))
         return pred
+    # Stage 2: the reasoning goes back in, followed by the cue; a short answer is read from what follows.
+    with ctx.timer.section("prompt"):
+        cue, reasoning = self.cue(example, ctx.mode), res.text.rstrip()
+        short = dict(max_tokens=32, stop=["\n\n", "\nQuestion:"])
+        if ctx.mode == "chat":
+            msgs = req.messages + [{"role": "assistant", "content": reasoning.strip()}, {"role": "user", "content": cue}]
+            req2 = self.request(ctx, messages=msgs, **short)
+        else:
+            req2 = self.request(ctx, prompt=f"{req.prompt}{res.text.rstrip()}\n{cue}", **short)
+    res2 = ctx.generate([req2])[0]
+    pred.add_call("answer", req2, res2)
+    final = res2.text if ctx.mode == "chat" else f"{cue}{res2.text}"
+    pred.raw_output = f"{reasoning.strip()}\n{final.strip()}"
+    with ctx.timer.section("parsing"):
+        pred.answer = self._parse(final, example) or self._parse(res.text, example)
+    pred.trace.append(dict(step="parse", input=final, output=pred.answer))
+    return pred

@@ -8,11 +8,13 @@ import json, math, time
 from pathlib import Path
 from typing import Sequence
 
+from fastcore.basics import patch
+
 from ..core.types import Example, Prediction, Context, GenerationRequest
 from .prompting import Method, Option, methods, render_item, extract_answer, _check_task, _placeholder, NAIVE_INSTRUCTIONS
 from ..core.types import TASKS
 from ..eval.scoring import scorers
-from ..retrieval.kb import knowledge_bases, Index, retrievers, TokenCounter
+from ..retrieval.kb import knowledge_bases, retrievers, TokenCounter
 from ..retrieval.shared import get_index, shared_embedder
 
 # %% auto #0
@@ -51,6 +53,7 @@ def _kb_ok(v) -> bool: return isinstance(v, str) and (v in knowledge_bases or (v
 def _weights_ok(v) -> bool:
     return v is None or (isinstance(v, dict) and set(v) <= {"vector", "bm25"} and all(isinstance(x, (int, float)) and x >= 0 for x in v.values()))
 
+# %% ../../nbs/methods/01_rag.ipynb #88b9d114
 @methods.register("rag")
 class RAGMethod(Method):
     "Retrieve the top-k chunks of a knowledge base and answer from them."
@@ -84,108 +87,123 @@ class RAGMethod(Method):
 
     def default_generation(self) -> dict: return dict(max_tokens=32, stop=["\n"])
 
-    @property
-    def retriever(self):
-        if self._retriever is None and self.options["retriever"] != "none":
-            o = self.options
-            ix = get_index(o["kb"], o["chunk_size"], o["overlap"], o["chroma_url"])
-            self._retriever = retrievers.get(o["retriever"]).from_options(ix, o)
-        return self._retriever
+# %% ../../nbs/methods/01_rag.ipynb #35240559
+@patch(as_prop=True)
+def retriever(self: RAGMethod):
+    if self._retriever is None and self.options["retriever"] != "none":
+        o = self.options
+        ix = get_index(o["kb"], o["chunk_size"], o["overlap"], o["chroma_url"])
+        self._retriever = retrievers.get(o["retriever"]).from_options(ix, o)
+    return self._retriever
 
-    def resources(self) -> dict:
-        "The index's identity (corpus, chunking and embedder hashes) and build times, for the run manifest."
-        if self.options["retriever"] == "none": return {}
-        ix = self.retriever.index
-        return {"index": {**ix.identity(), "reused": ix.meta.get("reused"), "build_s": ix.meta.get("build_s")}}
+@patch
+def resources(self: RAGMethod) -> dict:
+    "The index's identity (corpus, chunking and embedder hashes) and build times, for the run manifest."
+    if self.options["retriever"] == "none": return {}
+    ix = self.retriever.index
+    return {"index": {**ix.identity(), "reused": ix.meta.get("reused"), "build_s": ix.meta.get("build_s")}}
 
-    def retrieve(self, question: str) -> tuple[list, float]:
-        """The top-k hits for `question` and the seconds the search took. Memoised per question: the runner asks for each
-        example's first request (to order prompts by shared prefix) before solving it, and retrieval is deterministic."""
-        if self.options["retriever"] == "none": return [], 0.0
-        if question not in self._searched:
-            t = time.perf_counter()
-            hits = self.retriever.search(question, self.options["k"])
-            self._searched[question] = (hits, time.perf_counter() - t)
-        return self._searched[question]
+@patch
+def retrieve(self: RAGMethod, question: str) -> tuple[list, float]:
+    """The top-k hits for `question` and the seconds the search took. Memoised per question: the runner asks for each
+    example's first request (to order prompts by shared prefix) before solving it, and retrieval is deterministic."""
+    if self.options["retriever"] == "none": return [], 0.0
+    if question not in self._searched:
+        t = time.perf_counter()
+        hits = self.retriever.search(question, self.options["k"])
+        self._searched[question] = (hits, time.perf_counter() - t)
+    return self._searched[question]
 
-    def context(self, hits) -> str:
-        "The passages that fit the budget, numbered and titled."
-        if not hits: return ""
-        counter = self._counter()
-        parts, used = [], 0
-        for i, h in enumerate(hits):
-            text = f"[{i + 1}] {h.chunk.title}: {h.chunk.text}" if h.chunk.title else f"[{i + 1}] {h.chunk.text}"
-            n = counter.count(text)
-            if used + n > self.options["context_tokens"]:
-                if not parts: parts.append(counter.windows(text, self.options["context_tokens"])[0])
-                break
-            parts.append(text); used += n
-        return "\n".join(parts)
+# %% ../../nbs/methods/01_rag.ipynb #cd13d48d
+@patch
+def context(self: RAGMethod, hits) -> str:
+    "The passages that fit the budget, numbered and titled."
+    if not hits: return ""
+    counter = self._counter()
+    parts, used = [], 0
+    for i, h in enumerate(hits):
+        text = f"[{i + 1}] {h.chunk.title}: {h.chunk.text}" if h.chunk.title else f"[{i + 1}] {h.chunk.text}"
+        n = counter.count(text)
+        if used + n > self.options["context_tokens"]:
+            if not parts: parts.append(counter.windows(text, self.options["context_tokens"])[0])
+            break
+        parts.append(text); used += n
+    return "\n".join(parts)
 
-    def _counter(self) -> TokenCounter:
-        if self._tc is None: self._tc = TokenCounter(shared_embedder().model_path / "tokenizer.json")
-        return self._tc
+@patch
+def _counter(self: RAGMethod) -> TokenCounter:
+    if self._tc is None: self._tc = TokenCounter(shared_embedder().model_path / "tokenizer.json")
+    return self._tc
 
-    def build(self, ex: Example, mode: str, context: str):
-        _check_task(ex)
-        instr = RAG_INSTRUCTIONS[ex.task] if context else NAIVE_INSTRUCTIONS[ex.task]
-        item = render_item(ex.question, ex.choices, context or None)
-        if mode == "chat": return [{"role": "system", "content": instr}, {"role": "user", "content": item}]
-        return f"{instr}\n\n{item}\nAnswer:"
+# %% ../../nbs/methods/01_rag.ipynb #a597b94f
+@patch
+def build(self: RAGMethod, ex: Example, mode: str, context: str):
+    _check_task(ex)
+    instr = RAG_INSTRUCTIONS[ex.task] if context else NAIVE_INSTRUCTIONS[ex.task]
+    item = render_item(ex.question, ex.choices, context or None)
+    if mode == "chat": return [{"role": "system", "content": instr}, {"role": "user", "content": item}]
+    return f"{instr}\n\n{item}\nAnswer:"
 
-    def templates(self) -> dict[str, str]:
-        out = {}
-        for t in TASKS:
-            out[f"{t}/chat"] = json.dumps(self.build(_placeholder(t), "chat", "{passages}"), ensure_ascii=False, indent=1)
-            out[f"{t}/completion"] = self.build(_placeholder(t), "completion", "{passages}")
-        out["passage"] = "[{rank}] {title}: {text}"
-        return out
+@patch
+def templates(self: RAGMethod) -> dict[str, str]:
+    out = {}
+    for t in TASKS:
+        out[f"{t}/chat"] = json.dumps(self.build(_placeholder(t), "chat", "{passages}"), ensure_ascii=False, indent=1)
+        out[f"{t}/completion"] = self.build(_placeholder(t), "completion", "{passages}")
+    out["passage"] = "[{rank}] {title}: {text}"
+    return out
 
-    def _request(self, example: Example, ctx: Context, context: str) -> GenerationRequest:
-        p = self.build(example, ctx.mode, context)
-        return self.request(ctx, messages=p) if ctx.mode == "chat" else self.request(ctx, prompt=p)
+@patch
+def _request(self: RAGMethod, example: Example, ctx: Context, context: str) -> GenerationRequest:
+    p = self.build(example, ctx.mode, context)
+    return self.request(ctx, messages=p) if ctx.mode == "chat" else self.request(ctx, prompt=p)
 
-    def first_request(self, example: Example, ctx: Context) -> GenerationRequest:
-        return self._request(example, ctx, self.context(self.retrieve(example.question)[0]))
+@patch
+def first_request(self: RAGMethod, example: Example, ctx: Context) -> GenerationRequest:
+    return self._request(example, ctx, self.context(self.retrieve(example.question)[0]))
 
-    def solve(self, example: Example, ctx: Context) -> Prediction:
-        with ctx.timer.section("retrieval"): hits, secs = self.retrieve(example.question)
-        with ctx.timer.section("prompt"):
-            context = self.context(hits)
-            req = self._request(example, ctx, context)
-        pred = Prediction(answer="")
-        pred.trace.append(dict(step="retrieve", input=example.question, latency_s=secs, retriever=self.options["retriever"],
-                               k=self.options["k"], context=context,
-                               output=[dict(id=h.chunk.id, doc_id=h.chunk.doc_id, title=h.chunk.title,
-                                            score=round(float(h.score), 6)) for h in hits]))
-        res = ctx.generate([req])[0]
-        pred.raw_output = res.text
-        pred.add_call("answer", req, res)
-        pred.latency_s += secs
-        with ctx.timer.section("parsing"): pred.answer = extract_answer(res.text, example.task, example.choices)
-        pred.trace.append(dict(step="parse", input=res.text, output=pred.answer))
-        if context and (self.options["nli_path"] or self.options["judge"]):
-            with ctx.timer.section("faithfulness"): self.check_faithfulness(example, ctx, pred, hits, context)
-        return pred
+# %% ../../nbs/methods/01_rag.ipynb #21fbcccd
+@patch
+def solve(self: RAGMethod, example: Example, ctx: Context) -> Prediction:
+    with ctx.timer.section("retrieval"): hits, secs = self.retrieve(example.question)
+    with ctx.timer.section("prompt"):
+        context = self.context(hits)
+        req = self._request(example, ctx, context)
+    pred = Prediction(answer="")
+    pred.trace.append(dict(step="retrieve", input=example.question, latency_s=secs, retriever=self.options["retriever"],
+                           k=self.options["k"], context=context,
+                           output=[dict(id=h.chunk.id, doc_id=h.chunk.doc_id, title=h.chunk.title,
+                                        score=round(float(h.score), 6)) for h in hits]))
+    res = ctx.generate([req])[0]
+    pred.raw_output = res.text
+    pred.add_call("answer", req, res)
+    pred.latency_s += secs
+    with ctx.timer.section("parsing"): pred.answer = extract_answer(res.text, example.task, example.choices)
+    pred.trace.append(dict(step="parse", input=res.text, output=pred.answer))
+    if context and (self.options["nli_path"] or self.options["judge"]):
+        with ctx.timer.section("faithfulness"): self.check_faithfulness(example, ctx, pred, hits, context)
+    return pred
 
-    def check_faithfulness(self, example: Example, ctx: Context, pred: Prediction, hits, context: str):
-        "Optional entailment checks of the answer against what was retrieved: `nli` and `judge` trace steps (see faithfulness)."
-        from llmforge.eval.faithfulness import nli_model, nli_grounding, judge_answer
-        if self.options["nli_path"]:
-            t = time.perf_counter()
-            g = nli_grounding(pred.answer, [h.chunk.embed_text() for h in hits], nli_model(self.options["nli_path"]), example.question)
-            pred.trace.append(dict(step="nli", model=self.options["nli_path"], latency_s=time.perf_counter() - t, **g))
-        if self.options["judge"]:
-            calls = []
-            def ask(prompt, max_tokens, stop):
-                req = self.request(ctx, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, stop=stop,
-                                   temperature=0.0) if ctx.mode == "chat" else \
-                      self.request(ctx, prompt=prompt, max_tokens=max_tokens, stop=stop, temperature=0.0)
-                r = ctx.generate([req])[0]
-                calls.append(r.latency_s)
-                return r.text, dict(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
-            j = judge_answer(example.question, pred.answer, context, ask)
-            pred.trace.append(dict(step="judge", latency_s=sum(calls), **j))
+# %% ../../nbs/methods/01_rag.ipynb #08245e0e
+@patch
+def check_faithfulness(self: RAGMethod, example: Example, ctx: Context, pred: Prediction, hits, context: str):
+    "Optional entailment checks of the answer against what was retrieved: `nli` and `judge` trace steps (see faithfulness)."
+    from llmforge.eval.faithfulness import nli_model, nli_grounding, judge_answer
+    if self.options["nli_path"]:
+        t = time.perf_counter()
+        g = nli_grounding(pred.answer, [h.chunk.embed_text() for h in hits], nli_model(self.options["nli_path"]), example.question)
+        pred.trace.append(dict(step="nli", model=self.options["nli_path"], latency_s=time.perf_counter() - t, **g))
+    if self.options["judge"]:
+        calls = []
+        def ask(prompt, max_tokens, stop):
+            req = self.request(ctx, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, stop=stop,
+                               temperature=0.0) if ctx.mode == "chat" else \
+                  self.request(ctx, prompt=prompt, max_tokens=max_tokens, stop=stop, temperature=0.0)
+            r = ctx.generate([req])[0]
+            calls.append(r.latency_s)
+            return r.text, dict(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
+        j = judge_answer(example.question, pred.answer, context, ask)
+        pred.trace.append(dict(step="judge", latency_s=sum(calls), **j))
 
 # %% ../../nbs/methods/01_rag.ipynb #ba6c4738
 def score_retrieval(example: Example, prediction: Prediction) -> dict[str, float]:

@@ -4,11 +4,13 @@
 
 # %% ../../nbs/methods/02_react.ipynb #482ba8f3
 from __future__ import annotations
-import json, re, time
+import json, re
 from collections import Counter
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+
+from fastcore.basics import patch
 
 from ..core.types import Example, Prediction, Context, GenerationRequest, TASKS
 from ..core.paths import project_data_dir
@@ -57,6 +59,7 @@ def _name(s: str) -> str:
     n = re.sub(r"[^a-z_]", "", s.strip().lower().replace(" ", "_"))
     return ALIASES.get(n, n)
 
+# %% ../../nbs/methods/02_react.ipynb #28155417
 def parse_call(s: str) -> tuple[str, str | dict]:
     "`name[arg]`, `name(arg)`, `name: arg`, `name arg` or `name` -> (name, arg); an argument that is a JSON object becomes a dict."
     s = _strip_quotes(s.strip())
@@ -87,6 +90,7 @@ def _arithmetic(s: str) -> str | None:
     lhs = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", lhs)                          # thousands separators
     return lhs.replace("×", "*").replace("÷", "/").replace("x", "*")
 
+# %% ../../nbs/methods/02_react.ipynb #89fb765b
 def parse_step(text: str) -> Step:
     "The thought and the first action of one model turn (see above for what is tolerated)."
     text = (text or "").replace("\r\n", "\n").strip()
@@ -189,6 +193,7 @@ def _int_in(lo, hi): return lambda v: isinstance(v, int) and not isinstance(v, b
 def _canonical(action: str, arg) -> str:
     return json.dumps([action, arg if isinstance(arg, dict) else re.sub(r"\s+", " ", str(arg)).strip().lower()], sort_keys=True)
 
+# %% ../../nbs/methods/02_react.ipynb #1dc2f215
 @methods.register("react")
 class ReActMethod(Method):
     "Thought-Action-Observation loop with tools (ReAct)."
@@ -213,171 +218,58 @@ class ReActMethod(Method):
     def default_generation(self) -> dict:
         return dict(max_tokens=self.options["max_step_tokens"], stop=["\nObservation", "Observation:"])
 
-    def tool_names(self, task: str) -> list[str]:
-        t = self.options["tools"]
-        return list(DEFAULT_TOOLS[task]) if t == "auto" else list(t)
+# %% ../../nbs/methods/02_react.ipynb #fab8032f
+@patch
+def tool_names(self: ReActMethod, task: str) -> list[str]:
+    t = self.options["tools"]
+    return list(DEFAULT_TOOLS[task]) if t == "auto" else list(t)
 
-    def tools(self, task: str) -> dict:
-        "The tool instances for `task` (built once per method)."
-        names = tuple(self.tool_names(task))
-        if names not in self._tools:
-            opts = self.options["tool_options"]
-            self._tools[names] = {n: build_tools([n], **opts.get(n, {}))[n] for n in names}
-        return self._tools[names]
+@patch
+def tools(self: ReActMethod, task: str) -> dict:
+    "The tool instances for `task` (built once per method)."
+    names = tuple(self.tool_names(task))
+    if names not in self._tools:
+        opts = self.options["tool_options"]
+        self._tools[names] = {n: build_tools([n], **opts.get(n, {}))[n] for n in names}
+    return self._tools[names]
 
-    def examples(self, task: str) -> list[dict]:
-        return react_examples(task, self.options["shots"], self.options["examples_dir"]) if self.options["shots"] else []
+@patch
+def examples(self: ReActMethod, task: str) -> list[dict]:
+    return react_examples(task, self.options["shots"], self.options["examples_dir"]) if self.options["shots"] else []
 
-    def system_prompt(self, task: str, with_examples: bool = True) -> str:
-        "The instructions with the tool list, and the worked episodes as text unless they are given as turns."
-        tools = self.tools(task)
-        lines = [f"({i + 1}) {t.example}: {t.description}" for i, t in enumerate(tools.values())]
-        lines.append(f"({len(lines) + 1}) finish[answer]: returns the answer and ends the task.")
-        text = REACT_INSTRUCTIONS.format(tools="\n".join(lines), answer_hint=ANSWER_HINTS[task],
-                                         examples="\n\n".join(render_episode(e) for e in self.examples(task)) or "(none)")
-        return text if with_examples else text[:text.index("\n\nHere are some examples.")]
+# %% ../../nbs/methods/02_react.ipynb #e03b3178
+@patch
+def system_prompt(self: ReActMethod, task: str, with_examples: bool = True) -> str:
+    "The instructions with the tool list, and the worked episodes as text unless they are given as turns."
+    tools = self.tools(task)
+    lines = [f"({i + 1}) {t.example}: {t.description}" for i, t in enumerate(tools.values())]
+    lines.append(f"({len(lines) + 1}) finish[answer]: returns the answer and ends the task.")
+    text = REACT_INSTRUCTIONS.format(tools="\n".join(lines), answer_hint=ANSWER_HINTS[task],
+                                     examples="\n\n".join(render_episode(e) for e in self.examples(task)) or "(none)")
+    return text if with_examples else text[:text.index("\n\nHere are some examples.")]
 
-    def demo_turns(self, task: str) -> list[dict]:
-        "The worked episodes as earlier conversations: the question as a user turn, each Thought + Action as an assistant turn."
-        out = []
-        for e in self.examples(task):
-            out.append({"role": "user", "content": render_item(e["question"], e.get("choices"))})
-            for st in e["steps"]:
-                out.append({"role": "assistant", "content": f"Thought: {st['thought']}\nAction: {st['action']}"})
-                if "observation" in st: out.append({"role": "user", "content": f"Observation: {st['observation']}"})
-        return out
+@patch
+def demo_turns(self: ReActMethod, task: str) -> list[dict]:
+    "The worked episodes as earlier conversations: the question as a user turn, each Thought + Action as an assistant turn."
+    out = []
+    for e in self.examples(task):
+        out.append({"role": "user", "content": render_item(e["question"], e.get("choices"))})
+        for st in e["steps"]:
+            out.append({"role": "assistant", "content": f"Thought: {st['thought']}\nAction: {st['action']}"})
+            if "observation" in st: out.append({"role": "user", "content": f"Observation: {st['observation']}"})
+    return out
 
-    def start(self, ex: Example, mode: str = "chat") -> list[dict]:
-        "The opening messages: in chat mode with `demos: turns`, the worked episodes come as earlier turns of the conversation."
-        _check_task(ex)
-        question = {"role": "user", "content": render_item(ex.question, ex.choices)}
-        if mode == "chat" and self.options["demos"] == "turns":
-            return [{"role": "system", "content": self.system_prompt(ex.task, with_examples=False)},
-                    *self.demo_turns(ex.task), question]
-        return [{"role": "system", "content": self.system_prompt(ex.task)}, question]
+@patch
+def start(self: ReActMethod, ex: Example, mode: str = "chat") -> list[dict]:
+    "The opening messages: in chat mode with `demos: turns`, the worked episodes come as earlier turns of the conversation."
+    _check_task(ex)
+    question = {"role": "user", "content": render_item(ex.question, ex.choices)}
+    if mode == "chat" and self.options["demos"] == "turns":
+        return [{"role": "system", "content": self.system_prompt(ex.task, with_examples=False)},
+                *self.demo_turns(ex.task), question]
+    return [{"role": "system", "content": self.system_prompt(ex.task)}, question]
 
-    def _req(self, ctx: Context, messages: list[dict], **force) -> GenerationRequest:
-        if ctx.mode == "chat": return self.request(ctx, messages=messages, **force)
-        return self.request(ctx, prompt=transcript(messages), **force)
-
-    def first_request(self, example: Example, ctx: Context) -> GenerationRequest:
-        return self._req(ctx, self.start(example, ctx.mode))
-
-    def templates(self) -> dict[str, str]:
-        return {f"{t}/system": self.system_prompt(t) for t in TASKS}
-
-    def final_answer(self, arg, ex: Example) -> str:
-        a = json.dumps(arg) if isinstance(arg, dict) else str(arg)
-        return extract_answer(f"Answer: {a}", ex.task, ex.choices) or a.strip()
-
-    def solve(self, example: Example, ctx: Context) -> Prediction:
-        if self.options["tool_calling"] == "native": return self.solve_native(example, ctx)
-        tools, messages = self.tools(example.task), self.start(example, ctx.mode)
-        pred, state, seen = Prediction(answer=""), {}, Counter()
-        termination, iteration = None, 0
-        for iteration in range(1, self.options["max_iterations"] + 1):
-            req = self._req(ctx, messages)
-            res = ctx.generate([req])[0]
-            _usage(pred, res)
-            with ctx.timer.section("parsing"): step = parse_step(res.text)
-            entry = dict(step="react", iteration=iteration, output=res.text, thought=step.thought, action=step.action,
-                         args=step.arg, prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
-                         latency_s=res.latency_s, cached=res.cached)
-            if step.action == "finish":
-                pred.answer = self.final_answer(step.arg, example)
-                entry.update(observation="", success=True, error="")
-                pred.trace.append(entry); termination = "finish"; break
-            if step.action is None or step.action not in tools:
-                key = json.dumps(["(invalid)", re.sub(r"\s+", " ", res.text).strip().lower()])
-                seen[key] += 1
-                if seen[key] >= self.options["stuck_repeats"]:      # the same unusable turn again: the model is looping
-                    entry.update(observation="", success=False, error="repeated")
-                    pred.trace.append(entry); termination = "stuck"; break
-                problem = step.problem or f"unknown action {step.action!r}"
-                obs = Observation(INVALID_ACTION.format(problem=problem, tools=", ".join(f"{n}[...]" for n in tools)),
-                                  ok=False, error="invalid_action")
-                shown = res.text.strip() or "(empty)"
-            else:
-                key = _canonical(step.action, step.arg)
-                seen[key] += 1
-                shown = step.render()
-                if seen[key] >= self.options["stuck_repeats"]:
-                    entry.update(observation="", success=False, error="repeated")
-                    pred.trace.append(entry); termination = "stuck"; break
-                with ctx.timer.section("tools"): obs = tools[step.action](step.arg, state)
-            entry.update(tool=step.action if step.action in tools else None, observation=obs.text, success=obs.ok,
-                         error=obs.error, tool_latency_s=obs.latency_s)
-            pred.latency_s += obs.latency_s
-            pred.trace.append(entry)
-            messages = messages + [{"role": "assistant", "content": shown}, {"role": "user", "content": f"Observation: {obs.text}"}]
-        return self._close(pred, termination, ctx, example, messages)
-
-    def _close(self, pred: Prediction, termination: str | None, ctx: Context, example: Example, messages: list[dict]) -> Prediction:
-        "At the iteration limit, one last request for the answer; then the `end` step."
-        if termination is None:
-            termination = "max_iterations"
-            req = self._req(ctx, messages + [{"role": "user", "content": FINAL_REQUEST}], stop=["\n\n"])
-            res = ctx.generate([req])[0]
-            _usage(pred, res)
-            pred.answer = extract_answer(res.text, example.task, example.choices)
-            pred.trace.append(dict(step="final", output=res.text, answer=pred.answer, prompt_tokens=res.prompt_tokens,
-                                   completion_tokens=res.completion_tokens, latency_s=res.latency_s, cached=res.cached))
-        pred.raw_output = next((s["output"] for s in reversed(pred.trace) if "output" in s), "")
-        pred.trace.append(episode_summary(pred.trace, termination))
-        return pred
-
-    def solve_native(self, example: Example, ctx: Context) -> Prediction:
-        """The loop with the server's own tool calling: the tools (and `finish`) go out as OpenAI function specs, the model's
-        `tool_calls` are run and answered with `tool` messages; a reply without a tool call is the final answer."""
-        if ctx.mode != "chat" or not getattr(ctx.engine, "supports_tools", False):
-            raise ValueError(f"tool_calling: native needs a chat engine with native tool calls (openai); engine "
-                             f"{getattr(ctx.engine, 'kind', '?')!r} in {ctx.mode} mode has none: use tool_calling: text")
-        _check_task(example)
-        tools = self.tools(example.task)
-        specs = [t.schema() for t in tools.values()] + [FINISH_TOOL]
-        messages = [{"role": "system", "content": NATIVE_INSTRUCTIONS.format(answer_hint=ANSWER_HINTS[example.task])},
-                    {"role": "user", "content": render_item(example.question, example.choices)}]
-        pred, state, seen = Prediction(answer=""), {}, Counter()
-        termination = None
-        for iteration in range(1, self.options["max_iterations"] + 1):
-            req = replace(self.request(ctx, messages=messages, stop=[]), tools=specs)
-            res = ctx.generate([req])[0]
-            _usage(pred, res)
-            llm = dict(step="react", iteration=iteration, output=res.text, thought=res.text.strip(), prompt_tokens=res.prompt_tokens,
-                       completion_tokens=res.completion_tokens, latency_s=res.latency_s, cached=res.cached)
-            if not res.tool_calls:                                   # a plain reply: the answer
-                pred.answer = extract_answer(f"Answer: {res.text}", example.task, example.choices) or res.text.strip()
-                pred.trace.append({**llm, "action": "finish", "args": res.text.strip(), "observation": "", "success": True, "error": ""})
-                termination = "finish"; break
-            messages = messages + [{"role": "assistant", "content": res.text or None, "tool_calls": [
-                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in res.tool_calls]}]
-            for j, call in enumerate(res.tool_calls):
-                try: args = json.loads(call["arguments"] or "{}")
-                except json.JSONDecodeError: args = call["arguments"]
-                entry = {**(llm if j == 0 else dict(step="react", iteration=iteration, output="", thought="")),
-                         "action": call["name"], "args": args}
-                if call["name"] == "finish":
-                    a = args.get("answer", "") if isinstance(args, dict) else args
-                    pred.answer = self.final_answer(a, example)
-                    entry.update(observation="", success=True, error="")
-                    pred.trace.append(entry); termination = "finish"; break
-                if call["name"] not in tools:
-                    obs = Observation(f"Invalid action: unknown tool {call['name']!r}; tools: {', '.join(tools)}, finish.",
-                                      ok=False, error="invalid_action")
-                else:
-                    seen[_canonical(call["name"], args)] += 1
-                    if seen[_canonical(call["name"], args)] >= self.options["stuck_repeats"]:
-                        entry.update(observation="", success=False, error="repeated")
-                        pred.trace.append(entry); termination = "stuck"; break
-                    with ctx.timer.section("tools"): obs = tools[call["name"]](args, state)
-                entry.update(tool=call["name"] if call["name"] in tools else None, observation=obs.text, success=obs.ok,
-                             error=obs.error, tool_latency_s=obs.latency_s)
-                pred.latency_s += obs.latency_s
-                pred.trace.append(entry)
-                messages = messages + [{"role": "tool", "tool_call_id": call["id"], "content": obs.text}]
-            if termination: break
-        return self._close(pred, termination, ctx, example, messages)
-
+# %% ../../nbs/methods/02_react.ipynb #46acf13d
 def transcript(messages: list[dict]) -> str:
     "The episode as one completion prompt: system text, then the turns, ending where the model continues."
     out = [messages[0]["content"], ""] + [m["content"] for m in messages[1:]]
@@ -399,6 +291,139 @@ def episode_summary(trace: list[dict], termination: str) -> dict:
                 invalid_actions=sum(s.get("error") == "invalid_action" for s in steps),
                 tools_used=dict(Counter(s["tool"] for s in calls)),
                 tool_latency_s=sum(s.get("tool_latency_s", 0.0) for s in calls))
+
+# %% ../../nbs/methods/02_react.ipynb #7035c03e
+@patch
+def _req(self: ReActMethod, ctx: Context, messages: list[dict], **force) -> GenerationRequest:
+    if ctx.mode == "chat": return self.request(ctx, messages=messages, **force)
+    return self.request(ctx, prompt=transcript(messages), **force)
+
+@patch
+def first_request(self: ReActMethod, example: Example, ctx: Context) -> GenerationRequest:
+    return self._req(ctx, self.start(example, ctx.mode))
+
+@patch
+def templates(self: ReActMethod) -> dict[str, str]:
+    return {f"{t}/system": self.system_prompt(t) for t in TASKS}
+
+@patch
+def final_answer(self: ReActMethod, arg, ex: Example) -> str:
+    a = json.dumps(arg) if isinstance(arg, dict) else str(arg)
+    return extract_answer(f"Answer: {a}", ex.task, ex.choices) or a.strip()
+
+# %% ../../nbs/methods/02_react.ipynb #692f437b
+@patch
+def solve(self: ReActMethod, example: Example, ctx: Context) -> Prediction:
+    if self.options["tool_calling"] == "native": return self.solve_native(example, ctx)
+    tools, messages = self.tools(example.task), self.start(example, ctx.mode)
+    pred, state, seen = Prediction(answer=""), {}, Counter()
+    termination, iteration = None, 0
+    for iteration in range(1, self.options["max_iterations"] + 1):
+        req = self._req(ctx, messages)
+        res = ctx.generate([req])[0]
+        _usage(pred, res)
+        with ctx.timer.section("parsing"): step = parse_step(res.text)
+        entry = dict(step="react", iteration=iteration, output=res.text, thought=step.thought, action=step.action,
+                     args=step.arg, prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
+                     latency_s=res.latency_s, cached=res.cached)
+        if step.action == "finish":
+            pred.answer = self.final_answer(step.arg, example)
+            entry.update(observation="", success=True, error="")
+            pred.trace.append(entry); termination = "finish"; break
+        if step.action is None or step.action not in tools:
+            key = json.dumps(["(invalid)", re.sub(r"\s+", " ", res.text).strip().lower()])
+            seen[key] += 1
+            if seen[key] >= self.options["stuck_repeats"]:      # the same unusable turn again: the model is looping
+                entry.update(observation="", success=False, error="repeated")
+                pred.trace.append(entry); termination = "stuck"; break
+            problem = step.problem or f"unknown action {step.action!r}"
+            obs = Observation(INVALID_ACTION.format(problem=problem, tools=", ".join(f"{n}[...]" for n in tools)),
+                              ok=False, error="invalid_action")
+            shown = res.text.strip() or "(empty)"
+        else:
+            key = _canonical(step.action, step.arg)
+            seen[key] += 1
+            shown = step.render()
+            if seen[key] >= self.options["stuck_repeats"]:
+                entry.update(observation="", success=False, error="repeated")
+                pred.trace.append(entry); termination = "stuck"; break
+            with ctx.timer.section("tools"): obs = tools[step.action](step.arg, state)
+        entry.update(tool=step.action if step.action in tools else None, observation=obs.text, success=obs.ok,
+                     error=obs.error, tool_latency_s=obs.latency_s)
+        pred.latency_s += obs.latency_s
+        pred.trace.append(entry)
+        messages = messages + [{"role": "assistant", "content": shown}, {"role": "user", "content": f"Observation: {obs.text}"}]
+    return self._close(pred, termination, ctx, example, messages)
+
+# %% ../../nbs/methods/02_react.ipynb #a36d3887
+@patch
+def _close(self: ReActMethod, pred: Prediction, termination: str | None, ctx: Context, example: Example, messages: list[dict]) -> Prediction:
+    "At the iteration limit, one last request for the answer; then the `end` step."
+    if termination is None:
+        termination = "max_iterations"
+        req = self._req(ctx, messages + [{"role": "user", "content": FINAL_REQUEST}], stop=["\n\n"])
+        res = ctx.generate([req])[0]
+        _usage(pred, res)
+        pred.answer = extract_answer(res.text, example.task, example.choices)
+        pred.trace.append(dict(step="final", output=res.text, answer=pred.answer, prompt_tokens=res.prompt_tokens,
+                               completion_tokens=res.completion_tokens, latency_s=res.latency_s, cached=res.cached))
+    pred.raw_output = next((s["output"] for s in reversed(pred.trace) if "output" in s), "")
+    pred.trace.append(episode_summary(pred.trace, termination))
+    return pred
+
+# %% ../../nbs/methods/02_react.ipynb #51c7a18f
+@patch
+def solve_native(self: ReActMethod, example: Example, ctx: Context) -> Prediction:
+    """The loop with the server's own tool calling: the tools (and `finish`) go out as OpenAI function specs, the model's
+    `tool_calls` are run and answered with `tool` messages; a reply without a tool call is the final answer."""
+    if ctx.mode != "chat" or not getattr(ctx.engine, "supports_tools", False):
+        raise ValueError(f"tool_calling: native needs a chat engine with native tool calls (openai); engine "
+                         f"{getattr(ctx.engine, 'kind', '?')!r} in {ctx.mode} mode has none: use tool_calling: text")
+    _check_task(example)
+    tools = self.tools(example.task)
+    specs = [t.schema() for t in tools.values()] + [FINISH_TOOL]
+    messages = [{"role": "system", "content": NATIVE_INSTRUCTIONS.format(answer_hint=ANSWER_HINTS[example.task])},
+                {"role": "user", "content": render_item(example.question, example.choices)}]
+    pred, state, seen = Prediction(answer=""), {}, Counter()
+    termination = None
+    for iteration in range(1, self.options["max_iterations"] + 1):
+        req = replace(self.request(ctx, messages=messages, stop=[]), tools=specs)
+        res = ctx.generate([req])[0]
+        _usage(pred, res)
+        llm = dict(step="react", iteration=iteration, output=res.text, thought=res.text.strip(), prompt_tokens=res.prompt_tokens,
+                   completion_tokens=res.completion_tokens, latency_s=res.latency_s, cached=res.cached)
+        if not res.tool_calls:                                   # a plain reply: the answer
+            pred.answer = extract_answer(f"Answer: {res.text}", example.task, example.choices) or res.text.strip()
+            pred.trace.append({**llm, "action": "finish", "args": res.text.strip(), "observation": "", "success": True, "error": ""})
+            termination = "finish"; break
+        messages = messages + [{"role": "assistant", "content": res.text or None, "tool_calls": [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in res.tool_calls]}]
+        for j, call in enumerate(res.tool_calls):
+            try: args = json.loads(call["arguments"] or "{}")
+            except json.JSONDecodeError: args = call["arguments"]
+            entry = {**(llm if j == 0 else dict(step="react", iteration=iteration, output="", thought="")),
+                     "action": call["name"], "args": args}
+            if call["name"] == "finish":
+                a = args.get("answer", "") if isinstance(args, dict) else args
+                pred.answer = self.final_answer(a, example)
+                entry.update(observation="", success=True, error="")
+                pred.trace.append(entry); termination = "finish"; break
+            if call["name"] not in tools:
+                obs = Observation(f"Invalid action: unknown tool {call['name']!r}; tools: {', '.join(tools)}, finish.",
+                                  ok=False, error="invalid_action")
+            else:
+                seen[_canonical(call["name"], args)] += 1
+                if seen[_canonical(call["name"], args)] >= self.options["stuck_repeats"]:
+                    entry.update(observation="", success=False, error="repeated")
+                    pred.trace.append(entry); termination = "stuck"; break
+                with ctx.timer.section("tools"): obs = tools[call["name"]](args, state)
+            entry.update(tool=call["name"] if call["name"] in tools else None, observation=obs.text, success=obs.ok,
+                         error=obs.error, tool_latency_s=obs.latency_s)
+            pred.latency_s += obs.latency_s
+            pred.trace.append(entry)
+            messages = messages + [{"role": "tool", "tool_call_id": call["id"], "content": obs.text}]
+        if termination: break
+    return self._close(pred, termination, ctx, example, messages)
 
 # %% ../../nbs/methods/02_react.ipynb #6fb9bf8c
 TERMINATIONS = {"finish": "finished", "stuck": "stuck", "max_iterations": "hit_limit"}

@@ -4,13 +4,12 @@
 
 # %% ../../nbs/models/00_registry.ipynb #92e35341
 from __future__ import annotations
-import importlib.util, inspect, json, os, random, signal, subprocess, sys, threading, time, warnings
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+import importlib.util, json, os, threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from ..core.types import Engine, GenerationRequest, GenerationResult, Registry, stable_hash, file_hash, messages_to_prompt
+from ..core.types import Registry, file_hash
 from ..core.paths import home_dir
 from ..core.types import EngineError
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse, json, os, re, sys, time
 from pathlib import Path
 import yaml
-from ..core.paths import resource, init_workdir
+from ..core.paths import resource
 from .config import load_config, load_any, Study, ConfigError
 from ..data.datasets import datasets
 from ..engines.base import engines
 from ..models.registry import models
 from ..methods.prompting import methods
 from ..eval.scoring import scorers
+from ..core.paths import init_workdir
 
 # %% auto #0
 __all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'parse_overrides', 'run', 'compare', 'run_study', 'list_names', 'main']
@@ -27,7 +28,7 @@ def parse_overrides(items: list[str] | None) -> dict:
         out[k.strip()] = yaml.safe_load(v)
     return out
 
-# %% ../../nbs/pipeline/03_cli.ipynb #fd8ef10b
+# %% ../../nbs/pipeline/03_cli.ipynb #19483b69
 TEMPLATE = "run.ipynb"          # in the package resources: llmforge/resources/experiments/
 
 def _execute(template: str, run_id: str, tracker, report_dir: str, stem: str, params: dict, kernel: str,
@@ -58,6 +59,7 @@ def _result(run_id: str, status: str, err: str | None, paths: dict, uri: str, tr
     return dict(run_id=run_id, status=status, notebook=str(paths["ipynb"]), html=str(paths["html"]), json=str(paths["json"]),
                 tracking_uri=uri, run_url=tracker.run_url(run_id), error=err, **extra)
 
+# %% ../../nbs/pipeline/03_cli.ipynb #6e52c02d
 def run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str = "python3",
         progress: bool = True, arm: str | None = None, parent_run_id: str | None = None) -> dict:
     """Validate, create the MLflow run, execute the template with papermill, render and log the report. Returns paths and ids.
@@ -167,8 +169,9 @@ def list_names(what: str = "all") -> str:
             lines.append(f"  {k:28s} {desc}")
     return "\n".join(lines)
 
-# %% ../../nbs/pipeline/03_cli.ipynb #e6b94100
-def main(argv: list[str] | None = None) -> int:
+# %% ../../nbs/pipeline/03_cli.ipynb #a80cc565
+def _parser() -> argparse.ArgumentParser:
+    "The command line: `run`, `list`, `validate`, `compare`, `init` and `data fetch`."
     p = argparse.ArgumentParser(prog="llmforge", description="Compare LLM reasoning strategies on real benchmarks.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run experiment or study files (params/*.yaml) through the papermill templates")
@@ -195,9 +198,29 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--report-dir", default="reports")
     c.add_argument("--kernel", default="python3")
     c.add_argument("--quiet", action="store_true")
-    a = p.parse_args(argv)
+    i = sub.add_parser("init", help="start a working folder: starter params/ and an empty reports/")
+    i.add_argument("dir", nargs="?", default=".")
+    d = sub.add_parser("data", help="benchmark data: `llmforge data fetch NAME` writes a registered dataset from the Hub")
+    dsub = d.add_subparsers(dest="data_cmd", required=True)
+    f = dsub.add_parser("fetch", help="download a registered dataset (online) into the JSONL the project reads")
+    f.add_argument("name")
+    f.add_argument("--out", help="output folder (default: $LLMFORGE_DATA_DIR, else ./llmforge-data)")
+    f.add_argument("--split", help="the Hub split (default: the one the registry names)")
+    f.add_argument("--limit", type=int, help="at most this many rows")
+    f.add_argument("--source", help="a local folder or file standing in for the Hub dataset")
+    return p
+
+# %% ../../nbs/pipeline/03_cli.ipynb #f466c534
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
     try:
         if a.cmd == "list": print(list_names(a.what)); return 0
+        if a.cmd == "init":
+            written = init_workdir(a.dir)
+            print(f"{a.dir}: {len(written)} starter params file(s) written to params/, reports/ ready")
+            print(f"next: cd {a.dir} && llmforge run params/quickstart.yaml")
+            return 0
+        if a.cmd == "data": return _data(a)
         if a.cmd == "validate":
             for f in a.configs:
                 obj = load_any(f)
@@ -233,4 +256,14 @@ def main(argv: list[str] | None = None) -> int:
 def _report(out: dict) -> int:
     print(f"  report:  {out['html']}\n  results: {out['json']}\n  mlflow:  {out['tracking_uri']}  ({out['run_url']})")
     if out["error"]: print(f"  error:   {out['error']}", file=sys.stderr); return 1
+    return 0
+
+# %% ../../nbs/pipeline/03_cli.ipynb #a290fad7
+def _data(a) -> int:
+    "`llmforge data fetch`: one line on success, one line naming the problem (exit 2) otherwise."
+    from llmforge.data.fetch import fetch_dataset
+    try: path = fetch_dataset(a.name, out_dir=a.out, split=a.split, limit=a.limit, source=a.source)
+    except (KeyError, ValueError, FileNotFoundError, ConnectionError, ImportError, OSError) as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr); return 2
+    print(f"{a.name}: wrote {path} (use it with LLMFORGE_DATA_DIR={path.parent})")
     return 0

@@ -23,7 +23,7 @@ __all__ = ['EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 
            'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study', 'parse_study', 'load_study',
            'load_any']
 
-# %% ../../nbs/pipeline/01_config.ipynb #2c357c85
+# %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +66,7 @@ class MethodConfig(_Strict):
         except (ValueError, TypeError) as e: raise ValueError(f"method.options: {e}") from None
         return self
 
+# %% ../../nbs/pipeline/01_config.ipynb #fcc7dd77
 class GenerationConfig(_Strict):
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -87,7 +88,8 @@ class RunnerConfig(_Strict):
 
     def workers(self, engine) -> int:
         """Examples in flight at once: `batch_size`, or for `auto` the engine's own choice (`Engine.in_flight`: a llama.cpp
-        engine's sequences per step, 8 requests to an HTTP server, 1 for the mock engine)."""
+        engine's sequences per step, 8 requests to an HTTP server,
+        1 for the mock engine and for any engine that does not say it is safe to call from several threads)."""
         return self.batch_size if self.batch_size != "auto" else engine.in_flight()
 
 class TrackingConfig(_Strict):
@@ -95,6 +97,7 @@ class TrackingConfig(_Strict):
     tracking_uri: Optional[str] = None
     log_traces: bool = True
 
+# %% ../../nbs/pipeline/01_config.ipynb #2d53d74b
 class ExperimentConfig(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -136,7 +139,7 @@ class ExperimentConfig(_Strict):
         "The config flattened to `a.b.c -> value` for MLflow params (no secrets: only env var names are in the config)."
         return flatten(self.model_dump())
 
-# %% ../../nbs/pipeline/01_config.ipynb #7797df79
+# %% ../../nbs/pipeline/01_config.ipynb #5a0c9fea
 class ConfigError(ValueError):
     "An experiment file is invalid; the message names the file, each bad field, its value and what is allowed."
 
@@ -160,6 +163,7 @@ def parse_config(data: dict, source: str = "<dict>") -> ExperimentConfig:
     try: return ExperimentConfig.model_validate(data)
     except ValidationError as e: raise ConfigError(_format_errors(e, source)) from None
 
+# %% ../../nbs/pipeline/01_config.ipynb #4ae18d15
 def is_study(data: dict) -> bool:
     "Whether a params file's data define a study (several arms) rather than one experiment."
     return isinstance(data, dict) and any(k in data for k in ("study", "arms", "sweep"))
@@ -209,7 +213,7 @@ def config_hash(cfg: ExperimentConfig, n: int = 12) -> str:
     "A stable id of everything in the config that changes results."
     return stable_hash(cfg.model_dump(exclude={"name", "description", "tracking"}), n)
 
-# %% ../../nbs/pipeline/01_config.ipynb #0c4e2ced
+# %% ../../nbs/pipeline/01_config.ipynb #0df1fa70
 class CompareConfig(_Strict):
     baseline: Optional[str] = None
     metrics: Optional[list[str]] = None
@@ -263,6 +267,7 @@ def sweep_arms(sweep: dict[str, list]) -> dict[str, dict]:
         out[re.sub(r"[^A-Za-z0-9_.-]+", "", label)] = arm
     return out
 
+# %% ../../nbs/pipeline/01_config.ipynb #3594bcda
 class Study:
     "A validated study: its settings and one `ExperimentConfig` per arm."
     def __init__(self, config: StudyConfig, arms: dict[str, ExperimentConfig], source: str = ""):
@@ -292,6 +297,7 @@ def parse_study(data: dict, source: str = "<dict>", overrides: dict | None = Non
         arms[label] = parse_config(d, f"{source} (arm {label!r})")
     return Study(sc, arms, source)
 
+# %% ../../nbs/pipeline/01_config.ipynb #e7426a01
 def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
     "Read and validate a study file."
     data = _read_yaml(path)

@@ -4,13 +4,13 @@
 
 # %% ../../nbs/pipeline/02_runner.ipynb #40bf8d18
 from __future__ import annotations
-import json, os, time, shutil, traceback
+import json, os, time, traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, asdict, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 from tqdm.auto import tqdm
-from ..core.types import Example, Record, Prediction, Context, Timer, Engine, stable_hash
+from ..core.types import Example, Record, Prediction, Context, Timer, Engine
 from ..core.paths import home_dir
 from ..data.datasets import load_dataset, slice_hash
 from ..engines.base import make_engine
@@ -79,7 +79,7 @@ def build_engine(cfg: ExperimentConfig, cache_path: str | os.PathLike | None = N
     cache = ResponseCache(cache_path)   # default: $LLMFORGE_HOME/responses.sqlite
     return CachedEngine(eng, cache, enabled=cfg.runner.cache)
 
-# %% ../../nbs/pipeline/02_runner.ipynb #002136b6
+# %% ../../nbs/pipeline/02_runner.ipynb #e58f26f3
 @dataclass
 class RunResult:
     "Everything a run produced, ready for tracking and reporting."
@@ -111,6 +111,51 @@ def _engine_stats(engine) -> dict:
     inner = getattr(engine, "inner", engine)
     return inner.stats() if hasattr(inner, "stats") else {}
 
+# %% ../../nbs/pipeline/02_runner.ipynb #a7a05c76
+def _open_store(cfg: ExperimentConfig, store_dir: str | os.PathLike | None, chash: str,
+                shash: str) -> tuple[RecordStore, dict[str, Record]]:
+    "The run's record store, and the successful records of an interrupted run to resume from (failed ones are retried)."
+    store = RecordStore(store_dir or home_dir() / "runs" / f"{chash}-{shash[:12]}")
+    state = store.state()
+    done = store.load() if (cfg.runner.resume and state.get("status") == "running") else {}
+    done = {k: r for k, r in done.items() if not r.error}
+    if not done: store.reset()
+    else:
+        store.set_state(status="running")
+        # keep only successful records; failed ones are retried
+        store.path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n" for r in done.values()))
+    return store, done
+
+# %% ../../nbs/pipeline/02_runner.ipynb #e3a19c2d
+def _solve_one(ex: Example, method, ctx: Context, scorers: list[str] | None) -> tuple[Record, Timer]:
+    "One example with its own timer (so timings stay per example when several run at once)."
+    t_ex, et = time.perf_counter(), Timer()
+    ectx = replace(ctx, timer=et)
+    try:
+        pred = method.solve(ex, ectx)
+    except Exception as e:
+        pred = Prediction(answer="", error=f"{type(e).__name__}: {e}")
+        pred.trace.append(dict(step="error", input=None, output=traceback.format_exc(limit=5)))
+    with et.section("scoring"): scores, correct = score_example(ex, pred, scorers)
+    timings = {k: round(v, 6) for k, v in et.totals.items() if v > 0}
+    timings["wall_s"] = round(time.perf_counter() - t_ex, 6)
+    rec = Record(id=ex.id, question=ex.question, expected=ex.answers if ex.task != "mc" else [ex.answer_key, *ex.answers],
+                 predicted=pred.answer, correct=bool(correct), scores=scores, raw_output=pred.raw_output,
+                 latency_s=round(pred.latency_s, 6), prompt_tokens=pred.prompt_tokens,
+                 completion_tokens=pred.completion_tokens, cached=pred.cached, error=pred.error, task=ex.task,
+                 trace=pred.trace, timings=timings)
+    return rec, et
+
+# %% ../../nbs/pipeline/02_runner.ipynb #61b2d079
+def _run_all(todo: list[Example], solve_one: Callable, finish: Callable, workers: int):
+    "Solve `todo` one at a time, or `workers` at once taken in order; `finish` gets each (record, timer) in this thread."
+    if workers == 1:
+        for ex in todo: finish(*solve_one(ex))
+    else:       # examples in flight at once, taken in prefix order; records are written by this thread as they finish
+        with ThreadPoolExecutor(workers, thread_name_prefix="llmforge-example") as pool:
+            for fut in as_completed([pool.submit(solve_one, ex) for ex in todo]): finish(*fut.result())
+
+# %% ../../nbs/pipeline/02_runner.ipynb #16929b5e
 def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress: bool = True,
                    store_dir: str | os.PathLike | None = None, limit: int | None = None,
                    on_record: Callable[[Record], None] | None = None) -> RunResult:
@@ -126,39 +171,13 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
     startup_s = time.perf_counter() - t0
     try:
         ctx = Context(engine, generation=_generation(cfg, method), timer=timer)
-
-        store = RecordStore(store_dir or home_dir() / "runs" / f"{chash}-{shash[:12]}")
-        state = store.state()
-        done = store.load() if (cfg.runner.resume and state.get("status") == "running") else {}
-        done = {k: r for k, r in done.items() if not r.error}
-        if not done: store.reset()
-        else:
-            store.set_state(status="running")
-            # keep only successful records; failed ones are retried
-            store.path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n" for r in done.values()))
+        store, done = _open_store(cfg, store_dir, chash, shash)
         todo = [e for e in examples if e.id not in done]
         if cfg.runner.order_by_prefix:
             with timer.section("ordering"): todo.sort(key=lambda e: method.first_request(e, ctx).text())
         if limit is not None: todo = todo[:limit]
 
-        def solve_one(ex: Example) -> tuple[Record, Timer]:
-            "One example with its own timer (so timings stay per example when several run at once)."
-            t_ex, et = time.perf_counter(), Timer()
-            ectx = replace(ctx, timer=et)
-            try:
-                pred = method.solve(ex, ectx)
-            except Exception as e:
-                pred = Prediction(answer="", error=f"{type(e).__name__}: {e}")
-                pred.trace.append(dict(step="error", input=None, output=traceback.format_exc(limit=5)))
-            with et.section("scoring"): scores, correct = score_example(ex, pred, cfg.scorers)
-            timings = {k: round(v, 6) for k, v in et.totals.items() if v > 0}
-            timings["wall_s"] = round(time.perf_counter() - t_ex, 6)
-            rec = Record(id=ex.id, question=ex.question, expected=ex.answers if ex.task != "mc" else [ex.answer_key, *ex.answers],
-                         predicted=pred.answer, correct=bool(correct), scores=scores, raw_output=pred.raw_output,
-                         latency_s=round(pred.latency_s, 6), prompt_tokens=pred.prompt_tokens,
-                         completion_tokens=pred.completion_tokens, cached=pred.cached, error=pred.error, task=ex.task,
-                         trace=pred.trace, timings=timings)
-            return rec, et
+        def solve_one(ex: Example) -> tuple[Record, Timer]: return _solve_one(ex, method, ctx, cfg.scorers)
 
         new = {}
         workers = min(cfg.runner.workers(engine), max(1, len(todo)))
@@ -167,11 +186,7 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
         def finish(rec: Record, et: Timer):
             timer.merge(et); store.append(rec); new[rec.id] = rec; bar.update(1)
             if on_record: on_record(rec)
-        if workers == 1:
-            for ex in todo: finish(*solve_one(ex))
-        else:       # examples in flight at once, taken in prefix order; records are written by this thread as they finish
-            with ThreadPoolExecutor(workers, thread_name_prefix="llmforge-example") as pool:
-                for fut in as_completed([pool.submit(solve_one, ex) for ex in todo]): finish(*fut.result())
+        _run_all(todo, solve_one, finish, workers)
         bar.close()
         loop_s = time.perf_counter() - t_loop
 

@@ -12,10 +12,11 @@ import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from ..eval.scoring import QUALITY_ORDER
 
 # %% auto #0
-__all__ = ['PALETTE', 'MARKERS', 'QUALITY_METRICS', 'COST_AXES', 'FRONTIER_LABEL', 'run_style', 'pareto_front',
-           'accuracy_latency_scatter', 'pareto_chart', 'metric_bars', 'latency_distributions', 'save_figure']
+__all__ = ['PALETTE', 'MARKERS', 'COST_AXES', 'FRONTIER_LABEL', 'run_style', 'pareto_front', 'accuracy_latency_scatter',
+           'pareto_chart', 'metric_bars', 'latency_distributions', 'save_figure']
 
 # %% ../../nbs/report/01_charts.ipynb #21d56b9e
 PALETTE: list[str] = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -26,9 +27,7 @@ def run_style(i: int) -> dict:
     "Colour and marker of the `i`-th run, as keyword arguments for `ax.plot` / `ax.scatter` (`color`, `marker`)."
     return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
 
-# %% ../../nbs/report/01_charts.ipynb #4f23c775
-QUALITY_METRICS = ("accuracy", "exact_match", "f1", "contains", "numeric_match", "choice_accuracy")
-
+# %% ../../nbs/report/01_charts.ipynb #b4e1c197
 def _num(run: dict, key: str) -> float:
     "`run['summary'][key]` as a float, NaN when it is missing or not a number."
     v = (run.get("summary") or {}).get(key)
@@ -59,6 +58,7 @@ def _note(ax, text: str, loc: str = "lower left"):
     return ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=8, color="#333333",
                    bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor="#999999", alpha=0.9))
 
+# %% ../../nbs/report/01_charts.ipynb #bef44889
 def _overlap(a, b) -> float:
     "Overlap area of two (x0, y0, x1, y1) boxes."
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -129,7 +129,7 @@ def accuracy_latency_scatter(runs: list[dict], metric: str = "accuracy", latency
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/report/01_charts.ipynb #5b96b3ed
+# %% ../../nbs/report/01_charts.ipynb #48454664
 COST_AXES = {"completion_tokens": ("generated tokens (whole run)", "generated tokens"),
              "total_tokens": ("prompt + generated tokens (whole run)", "tokens"),
              "cost_usd": ("USD (whole run)", "USD"),
@@ -137,6 +137,7 @@ COST_AXES = {"completion_tokens": ("generated tokens (whole run)", "generated to
              "latency_mean": ("mean latency, seconds per example", "s of mean latency")}
 FRONTIER_LABEL = "Pareto frontier: no other run is both cheaper and more accurate"
 
+# %% ../../nbs/report/01_charts.ipynb #087a10cc
 def pareto_chart(runs: list[dict], metric: str = "accuracy", cost: str = "completion_tokens") -> Figure:
     "Quality (%) against a cost axis, Pareto-front runs filled and joined by a step line, dominated runs hollow, 95% CI bars."
     if cost not in COST_AXES:
@@ -184,7 +185,7 @@ def pareto_chart(runs: list[dict], metric: str = "accuracy", cost: str = "comple
 def metric_bars(runs: list[dict], metrics: list[str] | None = None) -> Figure:
     "Grouped bars: one group per quality metric, one bar per run (%, 0-100) with 95% CI whiskers and value labels."
     if metrics is None:
-        metrics = [m for m in QUALITY_METRICS if runs and all(m in (r.get("summary") or {}) for r in runs)]
+        metrics = [m for m in QUALITY_ORDER if runs and all(m in (r.get("summary") or {}) for r in runs)]
     metrics = list(metrics)
     fig, ax = plt.subplots(figsize=(max(6.4, 1.6 + len(metrics) * (0.5 + 0.45 * len(runs))), 4.4))
     ax.set_ylabel("score (%)"); ax.set_xlabel("metric")

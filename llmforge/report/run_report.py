@@ -4,19 +4,18 @@
 
 # %% ../../nbs/report/00_run_report.ipynb #4c43bfc7
 from __future__ import annotations
-import html, json, math
+import html, json
 from pathlib import Path
 import pandas as pd
-import matplotlib
 import matplotlib.pyplot as plt
 from ..core.types import Record
+from ..eval.scoring import QUALITY_ORDER
 
 # %% auto #0
-__all__ = ['QUALITY_ORDER', 'COUNT_METRICS', 'is_count', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame',
-           'trace_html', 'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
+__all__ = ['COUNT_METRICS', 'is_count', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'trace_html',
+           'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
 
 # %% ../../nbs/report/00_run_report.ipynb #dba912d1
-QUALITY_ORDER = ("accuracy", "exact_match", "f1", "contains", "numeric_match", "choice_accuracy")
 COUNT_METRICS = ("iterations", "tool_calls", "failed_tool_calls", "invalid_actions")
 
 def is_count(metric: str) -> bool:
@@ -72,7 +71,7 @@ def fastest_slowest(records: list[Record], k: int = 5) -> tuple[pd.DataFrame, pd
 def failures_frame(records: list[Record]) -> pd.DataFrame:
     return pd.DataFrame([dict(id=r.id, question=r.question, error=r.error) for r in records if r.error])
 
-# %% ../../nbs/report/00_run_report.ipynb #2fd5e702
+# %% ../../nbs/report/00_run_report.ipynb #26dd48de
 _BOX = "margin:3px 0;padding:5px 9px;border-radius:5px;white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px"
 _STYLE = {"thought": f"{_BOX};background:#f4f4f4;color:#444;font-style:italic",
           "action": f"{_BOX};background:#e8f0fe;color:#0b3d91",
@@ -97,6 +96,7 @@ def _meta(step: dict) -> str:
 
 def _args(a) -> str: return json.dumps(a, ensure_ascii=False) if isinstance(a, dict) else str(a if a is not None else "")
 
+# %% ../../nbs/report/00_run_report.ipynb #8ff995df
 def trace_html(record: Record | dict, max_chars: int = 800) -> str:
     "One example and its trace as an HTML step list (agent steps as Thought / Action / Observation)."
     r = record.to_dict() if isinstance(record, Record) else record

@@ -11,9 +11,10 @@ from typing import Sequence
 
 import numpy as np
 import yaml
+from fastcore.basics import patch
 
 from ..core.types import Registry, stable_hash, file_hash
-from ..core.paths import data_dir, project_data_dir, home_dir
+from ..core.paths import data_file, project_data_dir, home_dir
 from ..core.store import SqliteStore
 from ..data.datasets import read_jsonl, DatasetError
 
@@ -35,8 +36,7 @@ class KBSpec:
     text_field: str = "text"
 
     def resolve(self) -> Path:
-        p = project_data_dir() / self.path.removeprefix("project:") if self.path.startswith("project:") else Path(self.path)
-        if not p.is_absolute() and not self.path.startswith("project:"): p = data_dir() / p
+        p = project_data_dir() / self.path.removeprefix("project:") if self.path.startswith("project:") else data_file(self.path)
         if not p.exists(): raise DatasetError(f"knowledge base {self.name!r}: file not found: {p}")
         return p
 
@@ -149,6 +149,7 @@ class EmbeddingCache(SqliteStore):
     def _encode(self, v) -> bytes: return np.asarray(v, dtype=np.float32).tobytes()
     def _decode(self, raw: bytes) -> np.ndarray: return np.frombuffer(raw, dtype=np.float32)
 
+# %% ../../nbs/retrieval/00_kb.ipynb #c9ce3b73
 class OnnxEncoder:
     """A sentence-transformers model (mean pooling) exported once to ONNX and run with onnxruntime.
 
@@ -164,66 +165,72 @@ class OnnxEncoder:
         self.file = Path(folder or home_dir() / "onnx") / f"{self.model_path.name}-{weights_sha256[:16]}" / "model.onnx"
         self._session = self._tok = None
 
-    def export(self) -> Path:
-        "Export the model to `self.file` (once; a finished file is reused). Written to a temporary name, then renamed."
-        if self.file.exists(): return self.file
-        import torch
-        from transformers import AutoModel
-        model = AutoModel.from_pretrained(str(self.model_path)).eval()
-        class Pooled(torch.nn.Module):
-            def __init__(self, m): super().__init__(); self.m = m
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                h = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
-                w = attention_mask.unsqueeze(-1).to(h.dtype)
-                v = (h * w).sum(1) / w.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(v, dim=-1), h
-        x = torch.ones((1, 4), dtype=torch.long)
-        names = ["input_ids", "attention_mask", "token_type_ids"]
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(f".{os.getpid()}.tmp")
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(Pooled(model), (x, x, torch.zeros_like(x)), str(tmp), input_names=names,
-                              output_names=["sentence_embedding", "token_embeddings"], opset_version=17, dynamo=False,
-                              dynamic_axes={**{n: {0: "batch", 1: "seq"} for n in names}, "sentence_embedding": {0: "batch"},
-                                            "token_embeddings": {0: "batch", 1: "seq"}})
-        os.replace(tmp, self.file)
-        return self.file
+# %% ../../nbs/retrieval/00_kb.ipynb #581f48c5
+@patch
+def export(self: OnnxEncoder) -> Path:
+    "Export the model to `self.file` (once; a finished file is reused). Written to a temporary name, then renamed."
+    if self.file.exists(): return self.file
+    import torch
+    from transformers import AutoModel
+    model = AutoModel.from_pretrained(str(self.model_path)).eval()
+    class Pooled(torch.nn.Module):
+        def __init__(self, m): super().__init__(); self.m = m
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            h = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            w = attention_mask.unsqueeze(-1).to(h.dtype)
+            v = (h * w).sum(1) / w.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(v, dim=-1), h
+    x = torch.ones((1, 4), dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    self.file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = self.file.with_suffix(f".{os.getpid()}.tmp")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Pooled(model), (x, x, torch.zeros_like(x)), str(tmp), input_names=names,
+                          output_names=["sentence_embedding", "token_embeddings"], opset_version=17, dynamo=False,
+                          dynamic_axes={**{n: {0: "batch", 1: "seq"} for n in names}, "sentence_embedding": {0: "batch"},
+                                        "token_embeddings": {0: "batch", 1: "seq"}})
+    os.replace(tmp, self.file)
+    return self.file
 
-    @property
-    def session(self):
-        if self._session is None:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = min(2, os.cpu_count() or 1)
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")     # leave the cores to llama.cpp between calls
-            self._session = ort.InferenceSession(str(self.export()), so, providers=["CPUExecutionProvider"])
-            self._tok = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
-            self._tok.enable_truncation(self.max_len)
-            self._tok.enable_padding()
-        return self._session
+# %% ../../nbs/retrieval/00_kb.ipynb #d1199cd2
+@patch(as_prop=True)
+def session(self: OnnxEncoder):
+    if self._session is None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = min(2, os.cpu_count() or 1)
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")     # leave the cores to llama.cpp between calls
+        self._session = ort.InferenceSession(str(self.export()), so, providers=["CPUExecutionProvider"])
+        self._tok = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
+        self._tok.enable_truncation(self.max_len)
+        self._tok.enable_padding()
+    return self._session
 
-    def _run(self, texts: list[str], output: str) -> list[np.ndarray]:
-        sess = self.session
-        enc = self._tok.encode_batch(texts)
-        feed = {n: np.array([getattr(e, a) for e in enc], dtype=np.int64)
-                for n, a in (("input_ids", "ids"), ("attention_mask", "attention_mask"), ("token_type_ids", "type_ids"))}
-        out = sess.run([output], feed)[0]
-        if output == "sentence_embedding": return list(out)
-        return [o[: int(m.sum())] for o, m in zip(out, feed["attention_mask"])]
+@patch
+def _run(self: OnnxEncoder, texts: list[str], output: str) -> list[np.ndarray]:
+    sess = self.session
+    enc = self._tok.encode_batch(texts)
+    feed = {n: np.array([getattr(e, a) for e in enc], dtype=np.int64)
+            for n, a in (("input_ids", "ids"), ("attention_mask", "attention_mask"), ("token_type_ids", "type_ids"))}
+    out = sess.run([output], feed)[0]
+    if output == "sentence_embedding": return list(out)
+    return [o[: int(m.sum())] for o, m in zip(out, feed["attention_mask"])]
 
-    def encode(self, texts: Sequence[str], batch_size: int = 8, output: str = "sentence_embedding") -> list[np.ndarray]:
-        "One array per text, computed in batches of similar length (sentence vectors, or token vectors with `output`)."
-        texts = list(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        res: list = [None] * len(texts)
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            for i, v in zip(idx, self._run([texts[i] for i in idx], output)): res[i] = v
-        return res
+@patch
+def encode(self: OnnxEncoder, texts: Sequence[str], batch_size: int = 8, output: str = "sentence_embedding") -> list[np.ndarray]:
+    "One array per text, computed in batches of similar length (sentence vectors, or token vectors with `output`)."
+    texts = list(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    res: list = [None] * len(texts)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        for i, v in zip(idx, self._run([texts[i] for i in idx], output)): res[i] = v
+    return res
 
+# %% ../../nbs/retrieval/00_kb.ipynb #38c279d1
 class Embedder:
     """A local sentence-transformers model with an embedding cache. `embed(texts)` returns normalised float32 vectors.
 
@@ -244,56 +251,63 @@ class Embedder:
         self.hits = self.misses = 0
         self.query_memo: dict[str, np.ndarray] = {}
 
-    @property
-    def model(self):
-        "The sentence-transformers model (torch backend, and cross-encoders built from it)."
-        if self._model is None:
-            from sentence_transformers import SentenceTransformer
-            self._model = SentenceTransformer(str(self.model_path), device="cpu")
-        return self._model
-
-    @property
-    def onnx(self) -> OnnxEncoder:
-        if self._onnx is None: self._onnx = OnnxEncoder(self.model_path, self._identity["weights_sha256"])
-        return self._onnx
-
     def identity(self) -> dict: return dict(self._identity)
+
     def _key(self, text: str) -> str: return stable_hash([self._identity, text], 32)
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        "Embed with the model, no cache."
-        if not texts: return np.zeros((0, 384), np.float32)
-        if self.backend == "onnx": return np.stack(self.onnx.encode(texts, self.batch_size)).astype(np.float32)
-        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=False).astype(np.float32)
+# %% ../../nbs/retrieval/00_kb.ipynb #0e063c6c
+@patch(as_prop=True)
+def model(self: Embedder):
+    "The sentence-transformers model (torch backend, and cross-encoders built from it)."
+    if self._model is None:
+        from sentence_transformers import SentenceTransformer
+        self._model = SentenceTransformer(str(self.model_path), device="cpu")
+    return self._model
 
-    def token_embeddings(self, texts: list[str]) -> list[np.ndarray]:
-        "Each text's token embeddings, [CLS] and [SEP] included (float32, not normalised)."
-        if self.backend == "onnx": return [v.astype(np.float32) for v in self.onnx.encode(texts, self.batch_size, "token_embeddings")]
-        return [t.float().numpy() for t in self.model.encode(texts, output_value="token_embeddings", batch_size=32, show_progress_bar=False)]
+@patch(as_prop=True)
+def onnx(self: Embedder) -> OnnxEncoder:
+    if self._onnx is None: self._onnx = OnnxEncoder(self.model_path, self._identity["weights_sha256"])
+    return self._onnx
 
-    def embed_query(self, text: str) -> np.ndarray:
-        """The normalised embedding of one search query, memoised in memory only: queries are short and cheap to embed, and a
-        disk round trip (read, write, commit) would cost as much as the model; repeats within a process (the same question
-        under several retrievers) are free."""
-        v = self.query_memo.get(text)
-        if v is None:
-            v = self.query_memo[text] = self.encode([text])[0]
-            if len(self.query_memo) > 4096: self.query_memo.pop(next(iter(self.query_memo)))
-        return v
+@patch
+def encode(self: Embedder, texts: list[str]) -> np.ndarray:
+    "Embed with the model, no cache."
+    if not texts: return np.zeros((0, 384), np.float32)
+    if self.backend == "onnx": return np.stack(self.onnx.encode(texts, self.batch_size)).astype(np.float32)
+    return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                             show_progress_bar=False).astype(np.float32)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        "Normalised embeddings of `texts` (one row each), from the cache where possible."
-        texts = list(texts)
-        keys = [self._key(t) for t in texts]
-        have = self.cache.get_many(keys) if self.cache is not None else {}
-        todo = [i for i, k in enumerate(keys) if k not in have]
-        self.hits += len(texts) - len(todo); self.misses += len(todo)
-        if todo:
-            new = {keys[i]: v for i, v in zip(todo, self.encode([texts[i] for i in todo]))}
-            if self.cache is not None: self.cache.put_many(new.items())
-            have.update(new)
-        return np.stack([have[k] for k in keys]) if texts else np.zeros((0, 384), np.float32)
+@patch
+def token_embeddings(self: Embedder, texts: list[str]) -> list[np.ndarray]:
+    "Each text's token embeddings, [CLS] and [SEP] included (float32, not normalised)."
+    if self.backend == "onnx": return [v.astype(np.float32) for v in self.onnx.encode(texts, self.batch_size, "token_embeddings")]
+    return [t.float().numpy() for t in self.model.encode(texts, output_value="token_embeddings", batch_size=32, show_progress_bar=False)]
+
+# %% ../../nbs/retrieval/00_kb.ipynb #4ffea62a
+@patch
+def embed_query(self: Embedder, text: str) -> np.ndarray:
+    """The normalised embedding of one search query, memoised in memory only: queries are short and cheap to embed, and a
+    disk round trip (read, write, commit) would cost as much as the model; repeats within a process (the same question
+    under several retrievers) are free."""
+    v = self.query_memo.get(text)
+    if v is None:
+        v = self.query_memo[text] = self.encode([text])[0]
+        if len(self.query_memo) > 4096: self.query_memo.pop(next(iter(self.query_memo)))
+    return v
+
+@patch
+def embed(self: Embedder, texts: Sequence[str]) -> np.ndarray:
+    "Normalised embeddings of `texts` (one row each), from the cache where possible."
+    texts = list(texts)
+    keys = [self._key(t) for t in texts]
+    have = self.cache.get_many(keys) if self.cache is not None else {}
+    todo = [i for i, k in enumerate(keys) if k not in have]
+    self.hits += len(texts) - len(todo); self.misses += len(todo)
+    if todo:
+        new = {keys[i]: v for i, v in zip(todo, self.encode([texts[i] for i in todo]))}
+        if self.cache is not None: self.cache.put_many(new.items())
+        have.update(new)
+    return np.stack([have[k] for k in keys]) if texts else np.zeros((0, 384), np.float32)
 
 # %% ../../nbs/retrieval/00_kb.ipynb #d4ffc014
 def bm25_tokenize(texts: list[str]) -> list[list[str]]:
@@ -326,6 +340,7 @@ class Index:
     def identity(self) -> dict:
         return {k: self.meta[k] for k in ("kb", "index_hash", "corpus_sha256", "chunk_size", "overlap", "embedder", "n_chunks")}
 
+# %% ../../nbs/retrieval/00_kb.ipynb #c2c4d3ca
 def _collection(folder: Path, index_hash: str, chroma_url: str | None = None):
     import chromadb
     from chromadb.config import Settings
@@ -347,6 +362,7 @@ def _upsert(col, chunks: list[Chunk], vecs: np.ndarray):
 def index_hash(corpus_sha256: str, chunk_size: int, overlap: int, embedder_identity: dict) -> str:
     return stable_hash(dict(corpus=corpus_sha256, chunk_size=chunk_size, overlap=overlap, embedder=embedder_identity), 16)
 
+# %% ../../nbs/retrieval/00_kb.ipynb #f0cdc346
 def build_index(kb: str, chunk_size: int = 256, overlap: int = 32, embedder: Embedder | None = None,
                 root: str | os.PathLike | None = None, chroma_url: str | None = None, progress: bool = False) -> Index:
     "Build (or reopen, when it exists) the index of knowledge base `kb` with these chunk settings and embedder."
@@ -469,6 +485,7 @@ def maxsim(q: np.ndarray, d: np.ndarray) -> float:
 
 _TOKEN_CACHE: dict = {}
 
+# %% ../../nbs/retrieval/00_kb.ipynb #c8ac5ae3
 @retrievers.register("reranked")
 class RerankedRetriever(Retriever):
     "Hybrid candidates re-scored by late interaction (`maxsim`) or a local cross-encoder."
@@ -490,16 +507,19 @@ class RerankedRetriever(Retriever):
         return cls(index, reranker=options.get("reranker", "maxsim"), candidates=options.get("candidates", 20),
                    cross_encoder_path=options.get("cross_encoder_path"), weights=options.get("weights"))
 
-    def scores(self, query: str, chunks: Sequence[Chunk]) -> list[float]:
-        if self.reranker == "cross_encoder":
-            if self._ce is None:
-                from sentence_transformers import CrossEncoder
-                self._ce = CrossEncoder(str(self.cross_encoder_path), device="cpu")
-            return [float(x) for x in self._ce.predict([(query, c.embed_text()) for c in chunks], show_progress_bar=False)]
-        q = self.tokens.query(query)
-        return [maxsim(q, d) for d in self.tokens.chunks(chunks)]
+# %% ../../nbs/retrieval/00_kb.ipynb #6f656cd9
+@patch
+def scores(self: RerankedRetriever, query: str, chunks: Sequence[Chunk]) -> list[float]:
+    if self.reranker == "cross_encoder":
+        if self._ce is None:
+            from sentence_transformers import CrossEncoder
+            self._ce = CrossEncoder(str(self.cross_encoder_path), device="cpu")
+        return [float(x) for x in self._ce.predict([(query, c.embed_text()) for c in chunks], show_progress_bar=False)]
+    q = self.tokens.query(query)
+    return [maxsim(q, d) for d in self.tokens.chunks(chunks)]
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        cands = [h.chunk for h in self.first.search(query, self.candidates)]
-        ranked = sorted(zip(self.scores(query, cands), cands), key=lambda x: -x[0])[:k]
-        return [Hit(c, s, r) for r, (s, c) in enumerate(ranked)]
+@patch
+def search(self: RerankedRetriever, query: str, k: int = 5) -> list[Hit]:
+    cands = [h.chunk for h in self.first.search(query, self.candidates)]
+    ranked = sorted(zip(self.scores(query, cands), cands), key=lambda x: -x[0])[:k]
+    return [Hit(c, s, r) for r, (s, c) in enumerate(ranked)]

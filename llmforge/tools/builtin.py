@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlparse
+from fastcore.basics import patch
 
 import numpy as np
 
@@ -54,11 +55,7 @@ def truncate(text: str, max_chars: int) -> str:
     if space >= 0.8 * len(cut): cut = cut[:space]
     return cut.rstrip() + " ..."
 
-# %% ../../nbs/tools/00_builtin.ipynb #049689d2
-def _short(v: Any, n: int = 60) -> str:
-    r = repr(v)
-    return r if len(r) <= n else r[:n - 4] + " ..."
-
+# %% ../../nbs/tools/00_builtin.ipynb #116c1cfe
 class _Timeout(Exception): pass
 
 class Tool:
@@ -84,96 +81,6 @@ class Tool:
     def run(self, state: dict, **args) -> str:
         "Do the work; return the observation text, or raise `ToolError` for a clean failure."
         raise NotImplementedError
-
-    # -- arguments --------------------------------------------------------------------------------------------------------
-    def usage(self) -> str:
-        "The expected arguments in words, e.g. `query (string, required), k (integer, optional, default 3)`."
-        req, parts = set(self.parameters.get("required", [])), []
-        for k, p in self.parameters.get("properties", {}).items():
-            extra = "required" if k in req else (f"optional, default {p['default']!r}" if "default" in p else "optional")
-            parts.append(f"{k} ({p.get('type', 'any')}, {extra})")
-        return ", ".join(parts) or "none"
-
-    def _bad(self, problem: str) -> ToolError:
-        ex = f"; e.g. {self.example}" if self.example else ""
-        return ToolError(f"Bad arguments for {self.name}: {problem}. Expected arguments: {self.usage()}{ex}", kind="bad_arguments")
-
-    def parse_args(self, args: Any) -> dict:
-        "Validated and coerced keyword arguments for `run`; raises a `bad_arguments` `ToolError`."
-        props, req = self.parameters.get("properties", {}), list(self.parameters.get("required", []))
-        if args is None: args = {}
-        if isinstance(args, str):
-            parsed = None
-            if args.strip().startswith("{"):
-                try: parsed = json.loads(args)
-                except json.JSONDecodeError: parsed = None
-            if isinstance(parsed, dict): args = parsed
-        if isinstance(args, (str, int, float)):             # a bare value goes to the single required (or only) parameter
-            target = req[0] if len(req) == 1 else (next(iter(props)) if len(props) == 1 else None)
-            if target is None: raise self._bad("it takes named arguments (a JSON object), not a bare value")
-            args = {target: args}
-        if not isinstance(args, dict): raise self._bad(f"arguments must be a JSON object or a string, got {type(args).__name__}")
-        unknown = [k for k in args if k not in props]
-        if unknown: raise self._bad(f"unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
-        missing = [k for k in req if args.get(k) is None]
-        if missing: raise self._bad(f"missing required argument{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
-        out = {}
-        for k, p in props.items():
-            if args.get(k) is not None: out[k] = self._coerce(k, args[k], p)
-            elif "default" in p: out[k] = p["default"]
-        return out
-
-    def _coerce(self, k: str, v: Any, p: dict) -> Any:
-        t = p.get("type")
-        if t == "string":
-            if isinstance(v, bool) or not isinstance(v, (str, int, float)): raise self._bad(f"argument {k!r} must be a string, got {_short(v)}")
-            v = str(v).strip()
-            if len(v) < p.get("minLength", 0): raise self._bad(f"argument {k!r} must not be empty")
-        elif t == "integer":
-            if isinstance(v, float) and v.is_integer(): v = int(v)
-            elif isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v): v = int(v)
-            if isinstance(v, bool) or not isinstance(v, int): raise self._bad(f"argument {k!r} must be an integer, got {_short(v)}")
-        elif t == "number":
-            if isinstance(v, str):
-                try: v = float(v)
-                except ValueError: pass
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise self._bad(f"argument {k!r} must be a number, got {_short(v)}")
-        elif t == "boolean":
-            if isinstance(v, str) and v.strip().lower() in ("true", "false"): v = v.strip().lower() == "true"
-            if not isinstance(v, bool): raise self._bad(f"argument {k!r} must be true or false, got {_short(v)}")
-        if t in ("integer", "number"):
-            if "minimum" in p and v < p["minimum"] or "maximum" in p and v > p["maximum"]:
-                raise self._bad(f"argument {k!r} must be between {p.get('minimum', '-inf')} and {p.get('maximum', 'inf')}, got {v}")
-        if "enum" in p and v not in p["enum"]: raise self._bad(f"argument {k!r} must be one of {p['enum']}, got {_short(v)}")
-        return v
-
-    # -- calling ----------------------------------------------------------------------------------------------------------
-    def _ensure_setup(self):
-        lock = self.__dict__.setdefault("_setup_lock", threading.Lock())
-        if self.__dict__.get("_ready"): return
-        with lock:
-            if not self.__dict__.get("_ready"):
-                self.setup()
-                self._ready = True
-
-    def _run_with_timeout(self, state: dict | None, kwargs: dict) -> str:
-        work = {}
-        if state is not None:
-            try: work = copy.deepcopy(state)
-            except Exception: work = state                 # not copyable: the tool works on the agent's dict directly
-        box = {}
-        def target():
-            try: box["result"] = self.run(work, **kwargs)
-            except BaseException as e: box["error"] = e
-        th = threading.Thread(target=target, name=f"tool-{self.name}", daemon=True)
-        th.start()
-        th.join(self.timeout_s)
-        if th.is_alive(): raise _Timeout()
-        if "error" in box: raise box["error"]
-        if state is not None and work is not state:
-            state.clear(); state.update(work)
-        return box["result"]
 
     def __call__(self, args: Any = None, state: dict | None = None) -> Observation:
         "Validate `args`, run the tool with its time limit, and return an `Observation` (never raises)."
@@ -205,7 +112,109 @@ class Tool:
 
 tools = Registry("tool")
 
-# %% ../../nbs/tools/00_builtin.ipynb #12e91520
+# %% ../../nbs/tools/00_builtin.ipynb #fab4d4c6
+@patch
+def usage(self: Tool) -> str:
+    "The expected arguments in words, e.g. `query (string, required), k (integer, optional, default 3)`."
+    req, parts = set(self.parameters.get("required", [])), []
+    for k, p in self.parameters.get("properties", {}).items():
+        extra = "required" if k in req else (f"optional, default {p['default']!r}" if "default" in p else "optional")
+        parts.append(f"{k} ({p.get('type', 'any')}, {extra})")
+    return ", ".join(parts) or "none"
+
+@patch
+def _bad(self: Tool, problem: str) -> ToolError:
+    ex = f"; e.g. {self.example}" if self.example else ""
+    return ToolError(f"Bad arguments for {self.name}: {problem}. Expected arguments: {self.usage()}{ex}", kind="bad_arguments")
+
+# %% ../../nbs/tools/00_builtin.ipynb #e37a712d
+def _short(v: Any, n: int = 60) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[:n - 4] + " ..."
+
+@patch
+def _coerce(self: Tool, k: str, v: Any, p: dict) -> Any:
+    t = p.get("type")
+    if t == "string":
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)): raise self._bad(f"argument {k!r} must be a string, got {_short(v)}")
+        v = str(v).strip()
+        if len(v) < p.get("minLength", 0): raise self._bad(f"argument {k!r} must not be empty")
+    elif t == "integer":
+        if isinstance(v, float) and v.is_integer(): v = int(v)
+        elif isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v): v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int): raise self._bad(f"argument {k!r} must be an integer, got {_short(v)}")
+    elif t == "number":
+        if isinstance(v, str):
+            try: v = float(v)
+            except ValueError: pass
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise self._bad(f"argument {k!r} must be a number, got {_short(v)}")
+    elif t == "boolean":
+        if isinstance(v, str) and v.strip().lower() in ("true", "false"): v = v.strip().lower() == "true"
+        if not isinstance(v, bool): raise self._bad(f"argument {k!r} must be true or false, got {_short(v)}")
+    if t in ("integer", "number"):
+        if "minimum" in p and v < p["minimum"] or "maximum" in p and v > p["maximum"]:
+            raise self._bad(f"argument {k!r} must be between {p.get('minimum', '-inf')} and {p.get('maximum', 'inf')}, got {v}")
+    if "enum" in p and v not in p["enum"]: raise self._bad(f"argument {k!r} must be one of {p['enum']}, got {_short(v)}")
+    return v
+
+# %% ../../nbs/tools/00_builtin.ipynb #a697aff3
+@patch
+def parse_args(self: Tool, args: Any) -> dict:
+    "Validated and coerced keyword arguments for `run`; raises a `bad_arguments` `ToolError`."
+    props, req = self.parameters.get("properties", {}), list(self.parameters.get("required", []))
+    if args is None: args = {}
+    if isinstance(args, str):
+        parsed = None
+        if args.strip().startswith("{"):
+            try: parsed = json.loads(args)
+            except json.JSONDecodeError: parsed = None
+        if isinstance(parsed, dict): args = parsed
+    if isinstance(args, (str, int, float)):             # a bare value goes to the single required (or only) parameter
+        target = req[0] if len(req) == 1 else (next(iter(props)) if len(props) == 1 else None)
+        if target is None: raise self._bad("it takes named arguments (a JSON object), not a bare value")
+        args = {target: args}
+    if not isinstance(args, dict): raise self._bad(f"arguments must be a JSON object or a string, got {type(args).__name__}")
+    unknown = [k for k in args if k not in props]
+    if unknown: raise self._bad(f"unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+    missing = [k for k in req if args.get(k) is None]
+    if missing: raise self._bad(f"missing required argument{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
+    out = {}
+    for k, p in props.items():
+        if args.get(k) is not None: out[k] = self._coerce(k, args[k], p)
+        elif "default" in p: out[k] = p["default"]
+    return out
+
+# %% ../../nbs/tools/00_builtin.ipynb #436fce28
+@patch
+def _ensure_setup(self: Tool):
+    lock = self.__dict__.setdefault("_setup_lock", threading.Lock())
+    if self.__dict__.get("_ready"): return
+    with lock:
+        if not self.__dict__.get("_ready"):
+            self.setup()
+            self._ready = True
+
+@patch
+def _run_with_timeout(self: Tool, state: dict | None, kwargs: dict) -> str:
+    work = {}
+    if state is not None:
+        try: work = copy.deepcopy(state)
+        except Exception: work = state                 # not copyable: the tool works on the agent's dict directly
+    box = {}
+    def target():
+        try: box["result"] = self.run(work, **kwargs)
+        except BaseException as e: box["error"] = e
+    th = threading.Thread(target=target, name=f"tool-{self.name}", daemon=True)
+    th.start()
+    th.join(self.timeout_s)
+    if th.is_alive(): raise _Timeout()
+    if "error" in box: raise box["error"]
+    if state is not None and work is not state:
+        state.clear(); state.update(work)
+    return box["result"]
+
+# %% ../../nbs/tools/00_builtin.ipynb #62fa92a1
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 
 def normalize_title(s: str) -> str:
@@ -221,6 +230,7 @@ def strip_parenthetical(title: str) -> str:
     "The title without a trailing disambiguation in parentheses: 'Kiss and Tell (1945 film)' -> 'Kiss and Tell'."
     return re.sub(r"\s*\([^()]*\)\s*$", "", title)
 
+# %% ../../nbs/tools/00_builtin.ipynb #14c01958
 @dataclass
 class WikiPage:
     "One page of the local Wikipedia: a title and its paragraphs."
@@ -248,6 +258,7 @@ def pages_from_documents(docs: Sequence[Document], source: str = "") -> list[Wik
         out.append(WikiPage(title, [html.unescape(re.sub(r"\s+", " ", d.text)).strip() for _, d in parts], source))
     return out
 
+# %% ../../nbs/tools/00_builtin.ipynb #8a2d7941
 class WikiCorpus:
     "The pages of some knowledge bases, with exact-title maps and the two indexes behind 'Similar:'."
     rrf_k, candidates, title_weight = 10, 20, 3.0
@@ -296,39 +307,43 @@ class WikiCorpus:
         if len(cands) == 1: return self.pages[cands[0]], []
         return None, [self.pages[i].title for i in cands]
 
-    def _trigram_ranking(self, query: str) -> tuple[list[int], float]:
-        "Pages by title trigram cosine with the query (best first), and the best cosine."
-        q = self._tfidf.transform([normalize_title(query)])
-        if q.nnz == 0: return [], 0.0
-        s = (self._titles @ q.T).toarray().ravel()
-        n = min(self.candidates, len(s))
-        top = np.argpartition(-s, n - 1)[:n]
-        top = top[np.lexsort((top, -s[top]))]
-        return [int(i) for i in top if s[i] > 0], float(s[top[0]])
-
-    def _bm25_ranking(self, query: str) -> list[int]:
-        import bm25s
-        vocab = self._bm25.vocab_dict
-        toks = [t for t in bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0] if t in vocab]
-        if not toks: return []
-        with self._bm25_lock:
-            docs, scores = self._bm25.retrieve([toks], k=min(self.candidates, len(self.pages)), show_progress=False)
-        return [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
-
-    def similar(self, query: str, n: int = 5) -> list[str]:
-        "The `n` titles closest to `query`: title trigrams and BM25 over title + text, fused by weighted reciprocal rank."
-        titles, best = self._trigram_ranking(query)
-        scores: dict[int, float] = {}
-        for w, ranking in ((self.title_weight * best, titles), (1.0, self._bm25_ranking(query))):
-            for r, i in enumerate(ranking): scores[i] = scores.get(i, 0.0) + w / (self.rrf_k + r + 1)
-        return [self.pages[i].title for i in sorted(scores, key=lambda i: (-scores[i], i))[:n]]
-
 def get_corpus(kbs: Sequence[str] | str = ("hotpotqa",)) -> WikiCorpus:
     "The local Wikipedia of these knowledge bases, built once per process."
     key = (kbs,) if isinstance(kbs, str) else tuple(kbs)
     return shared("wiki_corpus", key, lambda: WikiCorpus.from_kbs(key))
 
-# %% ../../nbs/tools/00_builtin.ipynb #cc4138ad
+# %% ../../nbs/tools/00_builtin.ipynb #6a067d18
+@patch
+def _trigram_ranking(self: WikiCorpus, query: str) -> tuple[list[int], float]:
+    "Pages by title trigram cosine with the query (best first), and the best cosine."
+    q = self._tfidf.transform([normalize_title(query)])
+    if q.nnz == 0: return [], 0.0
+    s = (self._titles @ q.T).toarray().ravel()
+    n = min(self.candidates, len(s))
+    top = np.argpartition(-s, n - 1)[:n]
+    top = top[np.lexsort((top, -s[top]))]
+    return [int(i) for i in top if s[i] > 0], float(s[top[0]])
+
+@patch
+def _bm25_ranking(self: WikiCorpus, query: str) -> list[int]:
+    import bm25s
+    vocab = self._bm25.vocab_dict
+    toks = [t for t in bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0] if t in vocab]
+    if not toks: return []
+    with self._bm25_lock:
+        docs, scores = self._bm25.retrieve([toks], k=min(self.candidates, len(self.pages)), show_progress=False)
+    return [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+@patch
+def similar(self: WikiCorpus, query: str, n: int = 5) -> list[str]:
+    "The `n` titles closest to `query`: title trigrams and BM25 over title + text, fused by weighted reciprocal rank."
+    titles, best = self._trigram_ranking(query)
+    scores: dict[int, float] = {}
+    for w, ranking in ((self.title_weight * best, titles), (1.0, self._bm25_ranking(query))):
+        for r, i in enumerate(ranking): scores[i] = scores.get(i, 0.0) + w / (self.rrf_k + r + 1)
+    return [self.pages[i].title for i in sorted(scores, key=lambda i: (-scores[i], i))[:n]]
+
+# %% ../../nbs/tools/00_builtin.ipynb #aca38b4b
 DEFAULT_API_URL = "https://en.wikipedia.org/w/api.php"
 
 def default_user_agent() -> str:
@@ -352,6 +367,7 @@ def _retry_after(value: str | None, default: float) -> float:
     try: return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError): return default
 
+# %% ../../nbs/tools/00_builtin.ipynb #5c2c11c2
 class MediaWikiClient:
     "A polite, cached client of the MediaWiki API (page extracts and title search)."
     def __init__(self, api_url: str = DEFAULT_API_URL, cache: WikiCache | str | Path | None = None, min_interval_s: float = 1.0,
@@ -365,38 +381,6 @@ class MediaWikiClient:
         self.host = urlparse(api_url).netloc
         self.requests_sent = 0
 
-    def _wait_turn(self):
-        "Block until `min_interval_s` has passed since the last request to this host (from any client in the process)."
-        lock = _HOST_LOCKS.setdefault(self.host, threading.Lock())
-        with lock:
-            wait = _HOST_LAST.get(self.host, -math.inf) + self.min_interval_s - time.monotonic()
-            if wait > 0: time.sleep(wait)
-            _HOST_LAST[self.host] = time.monotonic()
-
-    def _fetch(self, params: dict) -> dict:
-        import requests
-        for attempt in range(self.max_retries + 1):
-            self._wait_turn()
-            try: r = self.session.get(self.api_url, params=params, timeout=self.request_timeout_s)
-            except requests.RequestException as e:
-                raise ToolError(f"Wikipedia API unreachable: {type(e).__name__}: {e}", kind="exception") from None
-            self.requests_sent += 1
-            if r.status_code == 429:
-                if attempt == self.max_retries: break
-                wait = _retry_after(r.headers.get("Retry-After"), max(1.0, self.min_interval_s) * 2 ** attempt)
-                if wait > self.max_retry_wait_s:
-                    raise ToolError(f"Wikipedia API is rate limiting (HTTP 429, retry after {wait:.0f} s); try again later.", kind="exception")
-                time.sleep(wait)
-                continue
-            if r.status_code != 200: raise ToolError(f"Wikipedia API error: HTTP {r.status_code}", kind="exception")
-            try: data = r.json()
-            except ValueError: raise ToolError("Wikipedia API error: the response is not JSON", kind="exception") from None
-            if isinstance(data, dict) and "error" in data:
-                err = data["error"]
-                raise ToolError(f"Wikipedia API error: {err.get('info', err) if isinstance(err, dict) else err}", kind="exception")
-            return data
-        raise ToolError(f"Wikipedia API is rate limiting (HTTP 429 after {self.max_retries} retries); try again later.", kind="exception")
-
     def get(self, params: dict) -> dict:
         "The API's JSON answer to `params` (from the cache when asked before)."
         params = {k: str(v) for k, v in {**params, "format": "json"}.items()}
@@ -407,23 +391,61 @@ class MediaWikiClient:
         self.cache.put(key, data)
         return data
 
-    def search_titles(self, query: str, n: int = 5) -> list[str]:
-        res = self.get(dict(action="query", list="search", srsearch=query, srlimit=n))
-        return [h["title"] for h in ((res.get("query") or {}).get("search") or []) if "title" in h][:n]
+# %% ../../nbs/tools/00_builtin.ipynb #31c86711
+@patch
+def _wait_turn(self: MediaWikiClient):
+    "Block until `min_interval_s` has passed since the last request to this host (from any client in the process)."
+    lock = _HOST_LOCKS.setdefault(self.host, threading.Lock())
+    with lock:
+        wait = _HOST_LAST.get(self.host, -math.inf) + self.min_interval_s - time.monotonic()
+        if wait > 0: time.sleep(wait)
+        _HOST_LAST[self.host] = time.monotonic()
 
-    def page(self, entity: str) -> tuple[str, list[str]]:
-        "Title and sentences of the lead section of the page `entity`; a not_found `ToolError` listing similar titles otherwise."
-        title = entity.replace("|", " ").strip()            # '|' would ask for several pages at once
-        data = self.get(dict(action="query", prop="extracts", exintro=1, explaintext=1, redirects=1, titles=title))
-        pages = (data.get("query") or {}).get("pages") or {}
-        page = next(iter(pages.values()), {}) if isinstance(pages, dict) else (pages[0] if pages else {})
-        extract = (page.get("extract") or "").strip()
-        if "missing" in page or "invalid" in page or not extract or "may refer to:" in extract:
-            raise ToolError(f"Could not find [{entity}]. Similar: {self.search_titles(title)}.", kind="not_found")
-        sentences = [s for para in extract.split("\n") for s in split_sentences(para)]
-        return page.get("title", title), sentences
+@patch
+def _fetch(self: MediaWikiClient, params: dict) -> dict:
+    import requests
+    for attempt in range(self.max_retries + 1):
+        self._wait_turn()
+        try: r = self.session.get(self.api_url, params=params, timeout=self.request_timeout_s)
+        except requests.RequestException as e:
+            raise ToolError(f"Wikipedia API unreachable: {type(e).__name__}: {e}", kind="exception") from None
+        self.requests_sent += 1
+        if r.status_code == 429:
+            if attempt == self.max_retries: break
+            wait = _retry_after(r.headers.get("Retry-After"), max(1.0, self.min_interval_s) * 2 ** attempt)
+            if wait > self.max_retry_wait_s:
+                raise ToolError(f"Wikipedia API is rate limiting (HTTP 429, retry after {wait:.0f} s); try again later.", kind="exception")
+            time.sleep(wait)
+            continue
+        if r.status_code != 200: raise ToolError(f"Wikipedia API error: HTTP {r.status_code}", kind="exception")
+        try: data = r.json()
+        except ValueError: raise ToolError("Wikipedia API error: the response is not JSON", kind="exception") from None
+        if isinstance(data, dict) and "error" in data:
+            err = data["error"]
+            raise ToolError(f"Wikipedia API error: {err.get('info', err) if isinstance(err, dict) else err}", kind="exception")
+        return data
+    raise ToolError(f"Wikipedia API is rate limiting (HTTP 429 after {self.max_retries} retries); try again later.", kind="exception")
 
-# %% ../../nbs/tools/00_builtin.ipynb #7d94c202
+# %% ../../nbs/tools/00_builtin.ipynb #50b9f185
+@patch
+def search_titles(self: MediaWikiClient, query: str, n: int = 5) -> list[str]:
+    res = self.get(dict(action="query", list="search", srsearch=query, srlimit=n))
+    return [h["title"] for h in ((res.get("query") or {}).get("search") or []) if "title" in h][:n]
+
+@patch
+def page(self: MediaWikiClient, entity: str) -> tuple[str, list[str]]:
+    "Title and sentences of the lead section of the page `entity`; a not_found `ToolError` listing similar titles otherwise."
+    title = entity.replace("|", " ").strip()            # '|' would ask for several pages at once
+    data = self.get(dict(action="query", prop="extracts", exintro=1, explaintext=1, redirects=1, titles=title))
+    pages = (data.get("query") or {}).get("pages") or {}
+    page = next(iter(pages.values()), {}) if isinstance(pages, dict) else (pages[0] if pages else {})
+    extract = (page.get("extract") or "").strip()
+    if "missing" in page or "invalid" in page or not extract or "may refer to:" in extract:
+        raise ToolError(f"Could not find [{entity}]. Similar: {self.search_titles(title)}.", kind="not_found")
+    sentences = [s for para in extract.split("\n") for s in split_sentences(para)]
+    return page.get("title", title), sentences
+
+# %% ../../nbs/tools/00_builtin.ipynb #ea328160
 def fit_sentences(sentences: Sequence[str], max_chars: int) -> str:
     "As many whole sentences as fit in `max_chars` (with ' ...' when some are left out); a first sentence too long is cut."
     out, used = [], 0
@@ -436,6 +458,7 @@ def fit_sentences(sentences: Sequence[str], max_chars: int) -> str:
 
 def _kb_exists(kb) -> bool: return isinstance(kb, (str, Path)) and (str(kb) in knowledge_bases or Path(kb).exists())
 
+# %% ../../nbs/tools/00_builtin.ipynb #47bba9b0
 @tools.register("search")
 class WikipediaSearch(Tool):
     "search[entity]: the start of the Wikipedia page titled `entity`, or similar titles when there is none."
@@ -468,18 +491,20 @@ class WikipediaSearch(Tool):
         else: self.client = MediaWikiClient(self.api_url, self.cache_path, self.min_interval_s, self.user_agent, self.max_retries,
                                             request_timeout_s=self.timeout_s)
 
-    def run(self, state: dict, entity: str) -> str:
-        if self.backend == "offline":
-            page, cands = self.corpus.find(entity)
-            if page is None:
-                similar = list(dict.fromkeys(cands + self.corpus.similar(entity, 5)))[:5]
-                raise ToolError(f"Could not find [{entity}]. Similar: {similar}.", kind="not_found")
-            title, sentences = page.title, page.sentences
-        else:
-            title, sentences = self.client.page(entity)
-        state["page"] = {"title": title, "sentences": list(sentences)}
-        state["lookup"] = None
-        return fit_sentences(sentences, self.max_chars)
+# %% ../../nbs/tools/00_builtin.ipynb #71c3300b
+@patch
+def run(self: WikipediaSearch, state: dict, entity: str) -> str:
+    if self.backend == "offline":
+        page, cands = self.corpus.find(entity)
+        if page is None:
+            similar = list(dict.fromkeys(cands + self.corpus.similar(entity, 5)))[:5]
+            raise ToolError(f"Could not find [{entity}]. Similar: {similar}.", kind="not_found")
+        title, sentences = page.title, page.sentences
+    else:
+        title, sentences = self.client.page(entity)
+    state["page"] = {"title": title, "sentences": list(sentences)}
+    state["lookup"] = None
+    return fit_sentences(sentences, self.max_chars)
 
 # %% ../../nbs/tools/00_builtin.ipynb #63a4acfa
 @tools.register("lookup")
@@ -506,7 +531,7 @@ class Lookup(Tool):
         state["lookup"] = cur
         return f"(Result {i + 1} / {len(cur['results'])}) {cur['results'][i]}"
 
-# %% ../../nbs/tools/00_builtin.ipynb #788565ed
+# %% ../../nbs/tools/00_builtin.ipynb #fae1cc19
 _NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%"}
 _OP_NAMES = {ast.FloorDiv: "floor division '//'", ast.MatMult: "the '@' operator", ast.BitAnd: "bitwise operators",
@@ -525,6 +550,7 @@ _NE_LOCK = threading.Lock()
 def _refuse(what: str) -> ToolError:
     return ToolError(f"Not allowed in a calculator expression: {what}. Use only numbers, + - * / ** (or ^) %, and parentheses.")
 
+# %% ../../nbs/tools/00_builtin.ipynb #d8be956a
 def calculator_preprocess(expr: str) -> str:
     "Rewrite calculator habits (thousands separators, ^, x, ÷, $, %, a trailing =) into plain arithmetic."
     s = expr.strip()
@@ -539,6 +565,7 @@ def calculator_preprocess(expr: str) -> str:
     s = re.sub(r"(?<=[\d.)])\s*x\s*(?=[\d.(])", "*", s)
     return s
 
+# %% ../../nbs/tools/00_builtin.ipynb #7e765727
 def _ne(expr: str) -> float:
     "Evaluate a vetted float expression with numexpr; refuse results that are not finite real numbers."
     import numexpr
@@ -555,6 +582,13 @@ def _ne(expr: str) -> float:
     if math.isnan(v): raise ToolError("The result is undefined or too large (not a finite real number).")
     return v
 
+def format_number(v: float) -> str:
+    "An integral value without '.0' (exact below 2**53), others with up to 10 significant digits."
+    if v == 0: return "0"
+    if float(v).is_integer() and abs(v) < 2 ** 53: return str(int(v))
+    return f"{v:.10g}"
+
+# %% ../../nbs/tools/00_builtin.ipynb #43855a1f
 def _emit(node: ast.AST) -> str:
     "A float-only numexpr expression for a vetted node (refusing anything that is not plain arithmetic)."
     if isinstance(node, ast.Expression): return _emit(node.body)
@@ -597,12 +631,7 @@ def _describe_statement(s: str) -> str | None:
              ast.ImportFrom: "imports", ast.FunctionDef: "function definitions", ast.ClassDef: "class definitions"}
     return next((kinds[type(b)] for b in body if type(b) in kinds), "statements")
 
-def format_number(v: float) -> str:
-    "An integral value without '.0' (exact below 2**53), others with up to 10 significant digits."
-    if v == 0: return "0"
-    if float(v).is_integer() and abs(v) < 2 ** 53: return str(int(v))
-    return f"{v:.10g}"
-
+# %% ../../nbs/tools/00_builtin.ipynb #c0a0f0b6
 def calculate(expression: str) -> str:
     "Evaluate a calculator expression safely (see the rules above); raises a refused `ToolError`."
     if len(expression) > MAX_EXPRESSION_CHARS:

@@ -4,22 +4,22 @@
 
 # %% ../../nbs/tracking/00_tracker.ipynb #8a7b911a
 from __future__ import annotations
-import json, os, sys, platform, subprocess, tempfile, time
+import hashlib, json, os, re, sys, platform, subprocess, tempfile, time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from fastcore.basics import patch
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 import mlflow
 from mlflow.tracking import MlflowClient
-from mlflow.entities import RunStatus
-from ..core.types import stable_hash, canonical_json
+from ..core.types import stable_hash
 from ..core.paths import project_root
 from typing import TYPE_CHECKING
 if TYPE_CHECKING: from llmforge.pipeline.config import ExperimentConfig   # annotations only: tracking sits below the pipeline
 
 # %% auto #0
-__all__ = ['PACKAGES', 'tracking_uri', 'git_commit', 'package_versions', 'build_manifest', 'step_spans', 'Tracker']
+__all__ = ['PACKAGES', 'tracking_uri', 'git_commit', 'package_versions', 'build_manifest', 'Tracker', 'param_key', 'step_spans']
 
 # %% ../../nbs/tracking/00_tracker.ipynb #b5fff3c5
 def tracking_uri(cfg: ExperimentConfig | None = None) -> str:
@@ -58,27 +58,7 @@ def build_manifest(result) -> dict:
                 git_commit=git_commit(), packages=package_versions(),
                 python=sys.version.split()[0], platform=platform.platform(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
-# %% ../../nbs/tracking/00_tracker.ipynb #08545443
-def step_spans(trace: list[dict]):
-    """The spans of one example's trace, in order, as (name, span type, inputs, outputs, attributes, seconds, ok): an LLM span
-    for each engine call, then, for an agent step that called a tool, a TOOL span with the tool's arguments, observation and
-    latency (failed when the tool failed or the action was invalid). Summary steps without timing (`end`) are left to the root."""
-    llm_keys = ("prompt_tokens", "completion_tokens", "finish_reason", "cached", "iteration")
-    for i, step in enumerate(trace):
-        name = step.get("step", f"step{i}")
-        if "prompt_tokens" in step:
-            label = f"{name} {step['iteration']}" if "iteration" in step else name
-            inputs = {"input": step["input"]} if "input" in step else {"iteration": step.get("iteration")}
-            outputs = {"output": step.get("output")}
-            if "action" in step: outputs.update(thought=step.get("thought"), action=step.get("action"), args=step.get("args"))
-            yield label, "LLM", inputs, outputs, {k: v for k, v in step.items() if k in llm_keys}, step.get("latency_s"), True
-        elif name != "end":
-            yield name, "UNKNOWN", {"input": step.get("input")}, {"output": step.get("output")}, {}, step.get("latency_s"), True
-        if step.get("tool") or step.get("error") == "invalid_action":
-            yield (step.get("tool") or "invalid_action", "TOOL", {"args": step.get("args")}, {"observation": step.get("observation")},
-                   {"success": bool(step.get("success")), "error": step.get("error") or ""}, step.get("tool_latency_s"),
-                   bool(step.get("success")))
-
+# %% ../../nbs/tracking/00_tracker.ipynb #753eaaa2
 class Tracker:
     "A thin, explicit-run-id wrapper over MlflowClient."
     def __init__(self, uri: str | None = None, experiment: str = "llmforge"):
@@ -99,81 +79,6 @@ class Tracker:
         if cfg.description: self.client.set_tag(rid, "mlflow.note.content", cfg.description)
         return rid
 
-    def log_params(self, run_id: str, params: dict):
-        from mlflow.entities import Param
-        ps = [Param(k, (json.dumps(v) if not isinstance(v, str) else v)[:500]) for k, v in params.items()]
-        for i in range(0, len(ps), 100): self.client.log_batch(run_id, params=ps[i:i + 100])
-
-    def log_metrics(self, run_id: str, metrics: dict):
-        from mlflow.entities import Metric
-        ts = int(time.time() * 1000)
-        ms = [Metric(k, float(v), ts, 0) for k, v in metrics.items()
-              if isinstance(v, (int, float)) and v == v]   # NaN-free
-        for i in range(0, len(ms), 500): self.client.log_batch(run_id, metrics=ms[i:i + 500])
-
-    def log_json(self, run_id: str, obj: Any, name: str):
-        with tempfile.TemporaryDirectory() as d:
-            p = Path(d) / name
-            p.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str)); self.client.log_artifact(run_id, str(p))
-
-    def log_artifact(self, run_id: str, path: str | os.PathLike, artifact_path: str | None = None):
-        self.client.log_artifact(run_id, str(path), artifact_path)
-
-    def log_result(self, run_id: str, result, config_path: str | None = None) -> dict:
-        "Log a `RunResult`: metrics, records table, traces, profile, manifest and the config. Returns the manifest."
-        import pandas as pd
-        self.log_metrics(run_id, result.summary)
-        rows = [dict(id=r.id, question=r.question, expected=" | ".join(map(str, r.expected)), predicted=r.predicted,
-                     correct=r.correct, latency_s=r.latency_s, prompt_tokens=r.prompt_tokens,
-                     completion_tokens=r.completion_tokens, cached=r.cached, error=r.error or "", task=r.task,
-                     **{f"score_{k}": v for k, v in r.scores.items()}) for r in result.records]
-        mlflow.log_table(pd.DataFrame(rows), artifact_file="records.json", run_id=run_id)
-        manifest = build_manifest(result)
-        self.log_json(run_id, manifest, "manifest.json")
-        self.log_json(run_id, result.profile, "profile.json")
-        self.log_json(run_id, result.templates, "prompt_templates.json")
-        with tempfile.TemporaryDirectory() as d:
-            p = Path(d) / "records.jsonl"
-            with open(p, "w") as f:
-                for r in result.records: f.write(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n")
-            self.client.log_artifact(run_id, str(p))
-        if config_path: self.client.log_artifact(run_id, str(config_path), "config")
-        self.log_json(run_id, result.config.model_dump(), "resolved_config.json")
-        if result.config.tracking.log_traces: self.log_traces(run_id, result.records)
-        index = (manifest["resources"] or {}).get("index") or {}
-        for k, v in (("llmforge.slice_hash", result.slice_hash), ("llmforge.git_commit", manifest["git_commit"]),
-                     ("llmforge.model_sha256", manifest["model_sha256"] or ""), ("llmforge.index_hash", index.get("index_hash", ""))):
-            self.client.set_tag(run_id, k, v)
-        return manifest
-
-    def log_traces(self, run_id: str, records, limit: int = 1000) -> int:
-        """One MLflow trace per example, linked to the run: a root span with the question and the scored answer, and child
-        spans laid end to end from the example's start (`step_spans`): one per engine call with its prompt, output, tokens
-        and latency, and one per tool call with its arguments, observation, success and latency. Shown in the run's Traces
-        tab. Returns how many were logged."""
-        t = time.time_ns()
-        for r in records[:limit]:
-            total = int(max(r.latency_s, 1e-6) * 1e9)
-            end = next((s for s in r.trace if s.get("step") == "end"), {})
-            root = mlflow.start_span_no_context(
-                f"example {r.id}", span_type="AGENT" if end else "CHAIN", inputs={"question": r.question, "expected": r.expected},
-                attributes={"example_id": r.id, "task": r.task, "cached": str(r.cached),
-                            **{k: v for k, v in end.items() if k in ("termination", "iterations", "tool_calls", "failed_tool_calls")}},
-                metadata={"mlflow.sourceRun": run_id}, experiment_id=self.experiment_id, start_time_ns=t)
-            cur = t
-            for name, kind, inputs, outputs, attrs, dur_s, ok in step_spans(r.trace):
-                dur = int(max(dur_s or 0.0, 1e-6) * 1e9)
-                sp = mlflow.start_span_no_context(name, span_type=kind, parent_span=root, inputs=inputs, start_time_ns=cur,
-                                                  attributes=attrs)
-                if not ok: sp.set_status("ERROR")
-                sp.end(outputs=outputs, end_time_ns=cur + dur)
-                cur += dur
-            root.end(outputs={"predicted": r.predicted, "correct": r.correct, "scores": r.scores, "error": r.error},
-                     end_time_ns=max(cur, t + total))
-            t = max(cur, t + total) + 1000
-        mlflow.flush_trace_async_logging()
-        return min(len(records), limit)
-
     def end_run(self, run_id: str, status: str = "FINISHED"):
         self.client.set_terminated(run_id, status=status)
 
@@ -182,3 +87,118 @@ class Tracker:
         for a run of another experiment."""
         base = ui or os.environ.get("MLFLOW_UI_URL") or (self.uri if self.uri.startswith("http") else "http://127.0.0.1:5000")
         return f"{base.rstrip('/')}/#/experiments/{experiment_id or self.experiment_id}/runs/{run_id}"
+
+# %% ../../nbs/tracking/00_tracker.ipynb #11aefa40
+_PARAM_KEY_BAD = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+def param_key(key: str) -> str:
+    "`key` as MLflow accepts it: disallowed characters become `_`; over 250 characters, cut and suffixed with a hash."
+    safe = _PARAM_KEY_BAD.sub("_", key)
+    if safe == key and len(key) <= 250: return key
+    return (safe[:230] + "_" + hashlib.sha256(key.encode()).hexdigest()[:12]) if len(safe) > 250 or safe != key else safe
+
+# %% ../../nbs/tracking/00_tracker.ipynb #272b646f
+@patch
+def log_params(self: Tracker, run_id: str, params: dict):
+    "Log params in batches; a key MLflow would refuse (e.g. a question used as a mock answer's key) is made safe, not fatal."
+    from mlflow.entities import Param
+    ps = [Param(param_key(k), (json.dumps(v) if not isinstance(v, str) else v)[:500]) for k, v in params.items()]
+    for i in range(0, len(ps), 100): self.client.log_batch(run_id, params=ps[i:i + 100])
+
+@patch
+def log_metrics(self: Tracker, run_id: str, metrics: dict):
+    from mlflow.entities import Metric
+    ts = int(time.time() * 1000)
+    ms = [Metric(k, float(v), ts, 0) for k, v in metrics.items()
+          if isinstance(v, (int, float)) and v == v]   # NaN-free
+    for i in range(0, len(ms), 500): self.client.log_batch(run_id, metrics=ms[i:i + 500])
+
+@patch
+def log_json(self: Tracker, run_id: str, obj: Any, name: str):
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / name
+        p.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str)); self.client.log_artifact(run_id, str(p))
+
+@patch
+def log_artifact(self: Tracker, run_id: str, path: str | os.PathLike, artifact_path: str | None = None):
+    self.client.log_artifact(run_id, str(path), artifact_path)
+
+# %% ../../nbs/tracking/00_tracker.ipynb #ed53a2ed
+def step_spans(trace: list[dict]):
+    """The spans of one example's trace, in order, as (name, span type, inputs, outputs, attributes, seconds, ok): an LLM span
+    for each engine call, then, for an agent step that called a tool, a TOOL span with the tool's arguments, observation and
+    latency (failed when the tool failed or the action was invalid). Summary steps without timing (`end`) are left to the root."""
+    llm_keys = ("prompt_tokens", "completion_tokens", "finish_reason", "cached", "iteration")
+    for i, step in enumerate(trace):
+        name = step.get("step", f"step{i}")
+        if "prompt_tokens" in step:
+            label = f"{name} {step['iteration']}" if "iteration" in step else name
+            inputs = {"input": step["input"]} if "input" in step else {"iteration": step.get("iteration")}
+            outputs = {"output": step.get("output")}
+            if "action" in step: outputs.update(thought=step.get("thought"), action=step.get("action"), args=step.get("args"))
+            yield label, "LLM", inputs, outputs, {k: v for k, v in step.items() if k in llm_keys}, step.get("latency_s"), True
+        elif name != "end":
+            yield name, "UNKNOWN", {"input": step.get("input")}, {"output": step.get("output")}, {}, step.get("latency_s"), True
+        if step.get("tool") or step.get("error") == "invalid_action":
+            yield (step.get("tool") or "invalid_action", "TOOL", {"args": step.get("args")}, {"observation": step.get("observation")},
+                   {"success": bool(step.get("success")), "error": step.get("error") or ""}, step.get("tool_latency_s"),
+                   bool(step.get("success")))
+
+# %% ../../nbs/tracking/00_tracker.ipynb #4e2490bf
+@patch
+def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
+    """One MLflow trace per example, linked to the run: a root span with the question and the scored answer, and child
+    spans laid end to end from the example's start (`step_spans`): one per engine call with its prompt, output, tokens
+    and latency, and one per tool call with its arguments, observation, success and latency. Shown in the run's Traces
+    tab. Returns how many were logged."""
+    t = time.time_ns()
+    for r in records[:limit]:
+        total = int(max(r.latency_s, 1e-6) * 1e9)
+        end = next((s for s in r.trace if s.get("step") == "end"), {})
+        root = mlflow.start_span_no_context(
+            f"example {r.id}", span_type="AGENT" if end else "CHAIN", inputs={"question": r.question, "expected": r.expected},
+            attributes={"example_id": r.id, "task": r.task, "cached": str(r.cached),
+                        **{k: v for k, v in end.items() if k in ("termination", "iterations", "tool_calls", "failed_tool_calls")}},
+            metadata={"mlflow.sourceRun": run_id}, experiment_id=self.experiment_id, start_time_ns=t)
+        cur = t
+        for name, kind, inputs, outputs, attrs, dur_s, ok in step_spans(r.trace):
+            dur = int(max(dur_s or 0.0, 1e-6) * 1e9)
+            sp = mlflow.start_span_no_context(name, span_type=kind, parent_span=root, inputs=inputs, start_time_ns=cur,
+                                              attributes=attrs)
+            if not ok: sp.set_status("ERROR")
+            sp.end(outputs=outputs, end_time_ns=cur + dur)
+            cur += dur
+        root.end(outputs={"predicted": r.predicted, "correct": r.correct, "scores": r.scores, "error": r.error},
+                 end_time_ns=max(cur, t + total))
+        t = max(cur, t + total) + 1000
+    mlflow.flush_trace_async_logging()
+    return min(len(records), limit)
+
+# %% ../../nbs/tracking/00_tracker.ipynb #57a07b05
+@patch
+def log_result(self: Tracker, run_id: str, result, config_path: str | None = None) -> dict:
+    "Log a `RunResult`: metrics, records table, traces, profile, manifest and the config. Returns the manifest."
+    import pandas as pd
+    self.log_metrics(run_id, result.summary)
+    rows = [dict(id=r.id, question=r.question, expected=" | ".join(map(str, r.expected)), predicted=r.predicted,
+                 correct=r.correct, latency_s=r.latency_s, prompt_tokens=r.prompt_tokens,
+                 completion_tokens=r.completion_tokens, cached=r.cached, error=r.error or "", task=r.task,
+                 **{f"score_{k}": v for k, v in r.scores.items()}) for r in result.records]
+    mlflow.log_table(pd.DataFrame(rows), artifact_file="records.json", run_id=run_id)
+    manifest = build_manifest(result)
+    self.log_json(run_id, manifest, "manifest.json")
+    self.log_json(run_id, result.profile, "profile.json")
+    self.log_json(run_id, result.templates, "prompt_templates.json")
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "records.jsonl"
+        with open(p, "w") as f:
+            for r in result.records: f.write(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n")
+        self.client.log_artifact(run_id, str(p))
+    if config_path: self.client.log_artifact(run_id, str(config_path), "config")
+    self.log_json(run_id, result.config.model_dump(), "resolved_config.json")
+    if result.config.tracking.log_traces: self.log_traces(run_id, result.records)
+    index = (manifest["resources"] or {}).get("index") or {}
+    for k, v in (("llmforge.slice_hash", result.slice_hash), ("llmforge.git_commit", manifest["git_commit"]),
+                 ("llmforge.model_sha256", manifest["model_sha256"] or ""), ("llmforge.index_hash", index.get("index_hash", ""))):
+        self.client.set_tag(run_id, k, v)
+    return manifest

@@ -1,6 +1,7 @@
-"""What one batched decode step costs in llama.cpp on this machine, by how the batch is laid out.
+"""Decode step cost: what one batched decode step costs in llama.cpp on this machine, by how the batch is laid out.
 
-    python benchmarks/bench_decode.py [--batch 8] [--ctx 512] [--steps 20] [--model smollm2-135m-instruct]
+    python benchmarks/speed/decode_step.py [--batch 8] [--ctx 512] [--steps 20] [--threads 2] [--rounds 1]
+        [--model smollm2-135m-instruct]
 
 With a KV stream per sequence (`kv_unified=False`, the layout `BatchedLlama` uses) llama.cpp cuts a batch into
 micro-batches of consecutive, increasing sequence ids, and each micro-batch is a forward pass over all the weights. Side by
@@ -12,26 +13,33 @@ side in one process, B sequences that each hold `ctx` cells decode one token eac
 - `reversed`: ids 0..B-1 listed from the highest (B micro-batches);
 - `unified`: one shared pool of cells (`kv_unified=True`), ids in order.
 
-It prints the median step time, per-token time and aggregate tokens/s of each, and the ratios against `1 seq`. Run it on an
-otherwise idle machine.
+Each variant reports the median step time over `steps` steps (the first two left out), the time per token and the
+aggregate tokens/s; ratios are each layout's tokens/s over `1 seq`'s, within each round.
 """
-import argparse, time
-import numpy as np
-import llama_cpp
-from llmforge.models.registry import resolve_model
-from llmforge.engines.llama_cpp import llama_loading
+import sys, time
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import Bench
 
-p = argparse.ArgumentParser()
+bench = Bench(__doc__, rounds=1)
+p = bench.parser
 p.add_argument("--batch", type=int, default=8)
 p.add_argument("--ctx", type=int, default=512)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--model", default="smollm2-135m-instruct")
-a = p.parse_args()
+a = bench.parse()
+if a.steps < 3: bench.parser.error("--steps must be >= 3 (the first two steps are left out)")
+
+import numpy as np
+import llama_cpp
+from llmforge.models.registry import resolve_model
+from llmforge.engines.llama_cpp import llama_loading
 
 path = str(resolve_model(a.model).path())
 with llama_loading(path):
     llm = llama_cpp.Llama(path, n_ctx=a.ctx + 256, n_threads=a.threads, verbose=False)
+
 
 def step_time(ids: list[int], n_streams: int, unified: bool = False, order=None) -> float:
     "Median wall time of one decode step of one token for each sequence in `ids`, each holding `a.ctx` cells already."
@@ -63,16 +71,24 @@ def step_time(ids: list[int], n_streams: int, unified: bool = False, order=None)
         llama_cpp.llama_batch_free(batch); llama_cpp.llama_free(ctx)
     return float(np.median(times[2:]))
 
+
 B = a.batch
 cases = {"1 seq": ([0], 1, False, None),
          "in order": (list(range(B)), B, False, None),
          "gaps": ([2 * i for i in range(B)], 2 * B, False, None),
          "reversed": (list(range(B)), B, False, list(range(B - 1, -1, -1))),
          "unified": (list(range(B)), B, True, None)}
-res = {name: step_time(*args) for name, args in cases.items()}
-base = res["1 seq"]
-print(f"{B} sequences x {a.ctx} cells, {a.threads} threads, {a.model}")
-print(f"{'layout':10s} {'step ms':>8s} {'ms/token':>9s} {'tok/s':>7s} {'vs 1 seq':>9s}")
-for name, t in res.items():
-    n = 1 if name == "1 seq" else B
-    print(f"{name:10s} {t * 1000:8.1f} {t * 1000 / n:9.2f} {n / t:7.1f} {(n / t) / (1 / base):8.2f}x")
+
+
+def layout(name):
+    args, n = cases[name], len(cases[name][0])
+    def f(rnd):
+        t = step_time(*args)
+        return dict(step_ms=1000 * t, ms_per_token=1000 * t / n, tok_per_s=n / t)
+    return f
+
+
+bench.log(f"{B} sequences x {a.ctx} cells, {a.threads} threads, {a.model}")
+bench.compare(f"decode step, {B} sequences x {a.ctx} cells", {name: layout(name) for name in cases}, ratio_of=("tok_per_s",),
+              show=("step_ms", "ms_per_token", "tok_per_s"))
+bench.save()

@@ -1,6 +1,6 @@
-"""lm-evaluation-harness side of benchmarks/bench_lmeval.py; runs with the benchmark virtualenv's Python, never LlmForge's.
+"""lm-evaluation-harness side of benchmarks/comparison/vs_lm_eval.py; runs with the benchmark virtualenv's Python, never LlmForge's.
 
-    <venv>/bin/python benchmarks/lmeval/run_lmeval.py --include-path DIR --task NAME --model-args JSON --out FILE
+    <venv>/bin/python benchmarks/comparison/lmeval/run_lmeval.py --include-path DIR --task NAME --model-args JSON --out FILE
 
 Runs `lm_eval.simple_evaluate` (the function behind `lm-eval run`) with `--log_samples` on one local task against an
 OpenAI-compatible server, and writes one JSON: lm-eval's metrics, every logged sample (prompt sent, raw response, filtered

