@@ -58,18 +58,30 @@ def test_invalid_config_fails_before_work(tmp_path):
     assert "method.name: 'cott' is not one of:" in p.stderr and "naive" in p.stderr
     assert not (tmp_path / "mlflow.db").exists()
 
-def test_failing_notebook_marks_run_failed(tmp_path):
+def test_malformed_dataset_line_fails_before_a_run_exists(tmp_path):
     ds = tmp_path / "broken.jsonl"
     ds.write_text('{"id": "1", "question": "q", "answers": ["a"]}\n{"id": "2", "question": \n')
     cfg = tmp_path / "broken.yaml"
-    cfg.write_text(f"name: broken\ndataset: {ds}\nmodel: mock\nengine: {{kind: mock}}\n")
+    cfg.write_text(f"name: broken\ndataset: {ds}\nmodel: mock\nengine: mock\n")
+    p = llmforge("run", str(cfg), "--quiet", cwd=tmp_path, env={"LLMFORGE_HOME": str(tmp_path / "home")})
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {ds}:2: invalid JSON (Expecting value at column "), p.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+def test_failing_notebook_marks_run_failed(tmp_path):
+    model = tmp_path / "corrupt.gguf"
+    model.write_bytes(b"GGUF" + bytes(4096))          # passes the magic-bytes check; llama.cpp cannot load it
+    cfg = tmp_path / "corrupt.yaml"
+    cfg.write_text(f"name: corrupt\nmodel: {model}\nn: 2\n")
     p = llmforge("run", str(cfg), "--quiet", cwd=tmp_path, env={"LLMFORGE_HOME": str(tmp_path / "home")})
     assert p.returncode == 1
-    assert "broken.jsonl:2: invalid JSON" in p.stderr + p.stdout
+    err = [l for l in p.stderr.splitlines() if l.strip().startswith("error:")]
+    assert len(err) == 1 and "traceback in" in err[0] and "Traceback" not in p.stderr, p.stderr   # one line, not a traceback
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("llmforge").experiment_id])[0]
     assert run.info.status == "FAILED"
-    assert list((tmp_path / "reports").glob("broken-*.html")), "the partial report of a failed run is kept"
+    assert list((tmp_path / "reports").glob("corrupt-*.html")), "the partial report of a failed run is kept"
 
 
 STUDY = """study: qs_methods

@@ -14,23 +14,31 @@ from ..core.paths import project_data_dir
 from ..core.paths import data_file
 
 # %% auto #0
-__all__ = ['datasets', 'DatasetError', 'read_jsonl', 'get_path', 'DatasetSpec', 'Dataset', 'slice_hash', 'load_spec',
-           'register_datasets_file', 'load_dataset']
+__all__ = ['MAX_LINE_BYTES', 'datasets', 'DatasetError', 'read_jsonl', 'get_path', 'DatasetSpec', 'Dataset', 'slice_hash',
+           'load_spec', 'register_datasets_file', 'load_dataset']
 
 # %% ../../nbs/data/00_datasets.ipynb #d984f7fb
 class DatasetError(ValueError):
     "A dataset file or registry entry is malformed; the message names the file and line."
 
-def read_jsonl(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
+MAX_LINE_BYTES = 16 * 2**20     # one example per line: 16 MiB is far beyond any benchmark item
+
+def read_jsonl(path: str | os.PathLike, max_line_bytes: int = MAX_LINE_BYTES) -> Iterable[tuple[int, dict]]:
     "Yield `(line_number, object)` for each non-blank line; a bad line raises `DatasetError` naming file and line."
     path = Path(path)
     if not path.exists(): raise DatasetError(f"dataset file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
+    if path.is_dir(): raise DatasetError(f"dataset path is a folder, not a .jsonl file: {path}")
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            if len(raw) > max_line_bytes:
+                raise DatasetError(f"{path}:{i}: line is {len(raw) / 2**20:.1f} MiB, over the {max_line_bytes / 2**20:g} MiB limit per example")
+            try: line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DatasetError(f"{path}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
             if not line.strip(): continue
             try: obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DatasetError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
+                raise DatasetError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.pos + 1})") from None
             if not isinstance(obj, dict): raise DatasetError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
             yield i, obj
 
@@ -74,16 +82,30 @@ class DatasetSpec:
         def opt(k, default=None):
             try: return get_path(row, f(k))
             except KeyError: return default
-        answers = req("answers") if f("answers") != "answers" or "answers" in row else [req("answer")]
-        if isinstance(answers, (str, int, float)): answers = [answers]
-        answers = [str(a) for a in answers]
+        def text(k, v):       # a question or answer is a string (a number is read as its text); anything else is an error
+            if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+                raise DatasetError(f"{where}: field {f(k)!r} must be a string, got {type(v).__name__} {_short(v)}")
+            return str(v)
         task = opt("task", "qa") if self.task == "field" else self.task
         if task not in TASKS: raise DatasetError(f"{where}: task {task!r} is not one of: {', '.join(TASKS)}")
-        choices = opt("choices")
-        if task == "mc" and not choices: raise DatasetError(f"{where}: multiple-choice row without `choices`")
+        question = text("question", req("question"))
+        if not question.strip(): raise DatasetError(f"{where}: field {f('question')!r} is empty")
+        raw = req("answers") if f("answers") != "answers" or "answers" in row else [req("answer")]
+        raw = raw if isinstance(raw, list) else [raw]
+        answers = [text("answers", a) for a in raw]
+        choices, key = opt("choices"), opt("answer_key")
+        if task == "mc":
+            if not choices: raise DatasetError(f"{where}: multiple-choice row without `choices`")
+            if key is None or not str(key).strip(): raise DatasetError(f"{where}: multiple-choice row without `answer_key`")
+        elif not [a for a in answers if a.strip()]:
+            raise DatasetError(f"{where}: field {f('answers')!r} has no non-empty answer (a {task} item needs at least one)")
         meta = {k: row[k] for k in (*self.meta, "answer_number") if k in row}
-        return Example(id=str(opt("id", index)), question=str(req("question")), answers=answers, task=task,
-                       choices=choices, answer_key=opt("answer_key"), context=opt("context"), meta=meta)
+        return Example(id=str(opt("id", index)), question=question, answers=[a for a in answers if a.strip()] or answers,
+                       task=task, choices=choices, answer_key=key, context=opt("context"), meta=meta)
+
+def _short(v, n: int = 40) -> str:
+    s = json.dumps(v, default=str)
+    return s if len(s) <= n else s[:n] + "..."
 
 # %% ../../nbs/data/00_datasets.ipynb #39fcb47f
 @dataclass

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/engines/04_mock.ipynb #92e35341
 from __future__ import annotations
-import json, time
+import json, os, time
 
 from ..core.types import Engine, GenerationRequest, GenerationResult, stable_hash
 from .base import engines
@@ -23,12 +23,14 @@ class MockEngine(Engine):
     default_in_flight = 1
 
     def __init__(self, model: str = "mock", answers: dict[str, str] | None = None, mode: str = "chat",
-                 fail_marker: str = "<<FAIL>>", latency_s: float = 0.001, script: list[str | dict] | None = None):
+                 fail_marker: str = "<<FAIL>>", latency_s: float = 0.001, script: list[str | dict] | None = None,
+                 ledger: str | None = None):
         if mode not in ("chat", "completion"): raise ValueError(f"mode must be 'chat' or 'completion', not {mode!r}")
         self.model, self.answers, self.mode = model, dict(answers or {}), mode
         self.fail_marker, self.latency_s = fail_marker, latency_s
         self.script = list(script) if script is not None else None     # outputs returned in order, one per request
         self.calls: list[list[GenerationRequest]] = []
+        self.ledger = ledger          # a file that gets one line per answered request, across processes (crash tests)
         self.pricing = dict(FREE)
 
     def identity(self) -> dict:
@@ -61,4 +63,8 @@ class MockEngine(Engine):
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         self.calls.append(list(requests))
-        return [self._one(r) for r in requests]
+        out = [self._one(r) for r in requests]
+        if self.ledger:
+            with open(self.ledger, "a", encoding="utf-8") as f:
+                f.write("".join(json.dumps({"pid": os.getpid(), "text": r.text()}) + "\n" for r in requests)); f.flush()
+        return out

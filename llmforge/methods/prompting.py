@@ -254,6 +254,7 @@ class Method:
     def default_generation(self) -> dict: return {}
     def templates(self) -> dict[str, str]: return {}
     def resources(self) -> dict: return {}          # what the method used besides the model (e.g. a retrieval index), for the manifest
+    def check_inputs(self) -> None: pass            # read the files the options name (a corpus), so bad ones fail before a run
     def first_request(self, example: Example, ctx: Context) -> GenerationRequest: raise NotImplementedError
     def solve(self, example: Example, ctx: Context) -> Prediction: raise NotImplementedError
 

@@ -17,15 +17,18 @@ from ..eval.scoring import scorers
 from ..core.paths import init_workdir
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'parse_overrides', 'run', 'compare', 'run_study', 'list_names', 'main']
+__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'parse_overrides', 'file_stem', 'run', 'compare', 'run_study', 'list_names', 'main']
 
 # %% ../../nbs/pipeline/03_cli.ipynb #37a11d87
 def parse_overrides(items: list[str] | None) -> dict:
+    "`--set key=value` items as {dotted key: YAML value}; a malformed item is a `ConfigError` naming it."
     out = {}
     for it in items or []:
-        if "=" not in it: raise ConfigError(f"--set expects key=value, got {it!r}")
-        k, v = it.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        k, eq, v = it.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*", k.strip()):
+            raise ConfigError(f"--set expects key=value with a dotted field name (e.g. n=5, runner.cache=false), got {it!r}")
+        try: out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as e: raise ConfigError(f"--set {k.strip()}: {v!r} is not a valid YAML value ({e.problem})") from None
     return out
 
 # %% ../../nbs/pipeline/03_cli.ipynb #19483b69
@@ -46,6 +49,8 @@ def _execute(template: str, run_id: str, tracker, report_dir: str, stem: str, pa
                             progress_bar=False, log_output=progress, cwd=str(Path.cwd()),
                             parameters={**params, "report_json": str(paths["json"].resolve())})
     except KeyboardInterrupt: status, err = "KILLED", "interrupted"
+    except pm.PapermillExecutionError as e:     # the cell's exception in one line; its traceback is in the report notebook
+        status, err = "FAILED", f"{e.ename}: {e.evalue} (cell {e.exec_count}; traceback in {paths['ipynb']})"
     except Exception as e: status, err = "FAILED", f"{type(e).__name__}: {e}"
     finally:
         if paths["ipynb"].exists(): render_html(paths["ipynb"], paths["html"])
@@ -55,26 +60,38 @@ def _execute(template: str, run_id: str, tracker, report_dir: str, stem: str, pa
         tracker.log_metrics(run_id, {"notebook_wall_s": time.perf_counter() - t0})
     return status, err, paths
 
+def file_stem(name: str) -> str:
+    "A config's name as the stem of its report files (names are validated as safe; whitespace becomes `_`)."
+    return re.sub(r"\s+", "_", name.strip())
+
 def _result(run_id: str, status: str, err: str | None, paths: dict, uri: str, tracker, **extra) -> dict:
     return dict(run_id=run_id, status=status, notebook=str(paths["ipynb"]), html=str(paths["html"]), json=str(paths["json"]),
                 tracking_uri=uri, run_url=tracker.run_url(run_id), error=err, **extra)
 
 # %% ../../nbs/pipeline/03_cli.ipynb #6e52c02d
+def _note(msg: str) -> None: print(f"note: {msg}", file=sys.stderr, flush=True)
+
 def run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str = "python3",
         progress: bool = True, arm: str | None = None, parent_run_id: str | None = None) -> dict:
     """Validate, create the MLflow run, execute the template with papermill, render and log the report. Returns paths and ids.
     For a study file, `arm` names the arm to run and `parent_run_id` the study's run (the arm becomes its child run)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from llmforge.tracking.tracker import Tracker, tracking_uri
+    from llmforge.pipeline.runner import check_inputs, mark_tracked
     cfg = load_config(config_path, overrides, arm=arm)  # fails here, before any work, on a bad file
+    checked = check_inputs(cfg)                         # ... and here on bad data
+    for n in checked["notes"]: _note(n)
     uri = tracking_uri(cfg)
     tracker = Tracker(uri, cfg.tracking.experiment)
     tags = {"llmforge.config_file": str(config_path), **({"llmforge.arm": arm} if arm else {})}
     run_id = tracker.start_run(cfg, tags=tags, parent_run_id=parent_run_id)
-    status, err, paths = _execute(TEMPLATE, run_id, tracker, report_dir, f"{cfg.name}-{run_id[:8]}",
+    reaped = tracker.reap_stale({"llmforge.config_hash": cfg.hash()}, took_over_by=run_id)
+    if reaped: _note(f"marked {len(reaped)} run(s) of this config left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
+    status, err, paths = _execute(TEMPLATE, run_id, tracker, report_dir, f"{file_stem(cfg.name)}-{run_id[:8]}",
                                   dict(config_path=str(Path(config_path).resolve()), overrides=json.dumps(overrides or {}),
                                        run_id=run_id, tracking_uri=uri, arm=arm or ""), kernel, progress)
     tracker.end_run(run_id, status)
+    if status == "FINISHED": mark_tracked(checked["store_dir"])
     return _result(run_id, status, err, paths, uri, tracker)
 
 # %% ../../nbs/pipeline/03_cli.ipynb #9fb90bcb
@@ -124,12 +141,16 @@ def run_study(config_path: str, overrides: dict | None = None, report_dir: str =
     from llmforge.pipeline.config import load_study
     from llmforge.tracking.runs import start_comparison_run
     from llmforge.tracking.tracker import Tracker, tracking_uri
+    from llmforge.pipeline.runner import check_inputs
     study = load_study(config_path, overrides)         # every arm validated before anything runs
+    for c in study.arms.values(): check_inputs(c)      # ... and its data read
     first = next(iter(study.arms.values()))
     uri = tracking_uri(first)
     tracker = Tracker(uri, study.tracking.experiment)
     parent = start_comparison_run(tracker, study.name, kind="study", description=study.config.description,
                                   tags={"llmforge.config_file": str(config_path)})
+    reaped = tracker.reap_stale({"llmforge.kind": "study", "mlflow.runName": study.name}, took_over_by=parent)
+    if reaped: _note(f"marked {len(reaped)} run(s) of study {study.name} left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
     tracker.log_params(parent, {"study": study.name, "arms": ",".join(study.arms), "baseline": study.baseline,
                                 **{f"arm.{k}.config_hash": c.hash() for k, c in study.arms.items()}})
     tracker.log_artifact(parent, config_path, "config")
@@ -159,7 +180,7 @@ def run_study(config_path: str, overrides: dict | None = None, report_dir: str =
 def list_names(what: str = "all") -> str:
     "A listing of registered datasets, models, methods, scorers and engines, with descriptions where they exist."
     regs = dict(datasets=datasets, models=models, methods=methods, scorers=scorers, engines=engines)
-    if what != "all" and what not in regs: raise SystemExit(f"unknown listing {what!r}; choose from: all, {', '.join(regs)}")
+    if what != "all" and what not in regs: raise ConfigError(f"unknown listing {what!r}; choose from: all, {', '.join(regs)}")
     lines = []
     for name, reg in regs.items():
         if what not in ("all", name): continue
@@ -170,9 +191,14 @@ def list_names(what: str = "all") -> str:
     return "\n".join(lines)
 
 # %% ../../nbs/pipeline/03_cli.ipynb #a80cc565
+class _Parser(argparse.ArgumentParser):
+    "argparse with a one-line error (no usage dump): what is wrong and where to read more. Exit status 2, as argparse's."
+    def error(self, message):
+        print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr); sys.exit(2)
+
 def _parser() -> argparse.ArgumentParser:
     "The command line: `run`, `list`, `validate`, `compare`, `init` and `data fetch`."
-    p = argparse.ArgumentParser(prog="llmforge", description="Compare LLM reasoning strategies on real benchmarks.")
+    p = _Parser(prog="llmforge", description="Compare LLM reasoning strategies on real benchmarks.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run experiment or study files (params/*.yaml) through the papermill templates")
     r.add_argument("configs", nargs="+", metavar="config", help="experiment or study YAML, e.g. params/quickstart.yaml")
@@ -212,6 +238,8 @@ def _parser() -> argparse.ArgumentParser:
 
 # %% ../../nbs/pipeline/03_cli.ipynb #f466c534
 def main(argv: list[str] | None = None) -> int:
+    from llmforge.pipeline.runner import check_inputs
+    from llmforge.data.datasets import DatasetError
     a = _parser().parse_args(argv)
     try:
         if a.cmd == "list": print(list_names(a.what)); return 0
@@ -224,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "validate":
             for f in a.configs:
                 obj = load_any(f)
+                for c in (obj.arms.values() if isinstance(obj, Study) else [obj]):
+                    for n in check_inputs(c)["notes"]: _note(n)
                 if isinstance(obj, Study): print(f"{f}: ok (study {obj.name}, arms: " + ", ".join(f"{k} {c.hash()}" for k, c in obj.arms.items()) + ")")
                 else: print(f"{f}: ok (config hash {obj.hash()})")
             return 0
@@ -239,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         ov = parse_overrides(a.set)
         if a.no_cache: ov["runner.cache"] = False
         objs = [load_any(f, ov) for f in a.configs]        # every file is validated before anything runs
-    except ConfigError as e:
+        for obj in objs:                                   # ... and every dataset read
+            for c in (obj.arms.values() if isinstance(obj, Study) else [obj]): check_inputs(c)
+    except (ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
     rc = 0
     for f, obj in zip(a.configs, objs):

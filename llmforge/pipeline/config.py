@@ -18,10 +18,10 @@ from ..eval.scoring import scorers
 
 
 # %% auto #0
-__all__ = ['EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
-           'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'load_config', 'flatten', 'set_dotted',
-           'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study', 'parse_study', 'load_study',
-           'load_any']
+__all__ = ['SAFE_NAME', 'EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
+           'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'load_config', 'flatten',
+           'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study', 'parse_study',
+           'load_study', 'load_any']
 
 # %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
 class _Strict(BaseModel):
@@ -98,6 +98,19 @@ class TrackingConfig(_Strict):
     log_traces: bool = True
 
 # %% ../../nbs/pipeline/01_config.ipynb #2d53d74b
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+=-]{0,99}")
+
+def _is_path(v: str) -> bool: return v.endswith((".gguf", ".jsonl")) or "/" in v or os.sep in v
+
+def check_gguf(path: str | os.PathLike, field: str = "model") -> Path:
+    "`path` exists and starts with the GGUF magic; else a `ValueError` naming `field`."
+    p = Path(path).expanduser()
+    if not p.exists(): raise ValueError(f"{field}: file not found: {p} (a registered model name or a path to a .gguf file)")
+    if not p.is_file(): raise ValueError(f"{field}: {p} is a folder, not a .gguf file")
+    with open(p, "rb") as f: magic = f.read(4)
+    if magic != b"GGUF": raise ValueError(f"{field}: {p} is not a GGUF file (it does not start with the GGUF magic bytes)")
+    return p
+
 class ExperimentConfig(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -113,11 +126,41 @@ class ExperimentConfig(_Strict):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v):
+        if not SAFE_NAME.fullmatch(v):
+            raise ValueError(f"{v!r} cannot name the report files: use up to 100 letters, digits, spaces and _ . + = -, "
+                             "starting with a letter or digit")
+        return v
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_shorthand(cls, v):        # `method: cot` is `method: {name: cot}`
+        if isinstance(v, str): return {"name": v}
+        if v is not None and not isinstance(v, (dict, MethodConfig)):
+            raise ValueError(f"expected a method name ({', '.join(methods.names())}) or {{name: ..., options: {{...}}}}, got {v!r}")
+        return v
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_shorthand(cls, v):        # `engine: mock` is `engine: {kind: mock}`
+        if isinstance(v, str): return {"kind": v}
+        if v is not None and not isinstance(v, (dict, EngineConfig)):
+            raise ValueError(f"expected an engine kind ({', '.join(engines.names())}) or {{kind: ..., ...}}, got {v!r}")
+        return v
+
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, v):
-        if v not in datasets and not v.endswith(".jsonl"):
+        if v in datasets:
+            spec = datasets.get(v)
+            if spec.path is not None and not spec.resolved_path().exists():
+                raise ValueError(f"registered dataset {v!r}: its file is missing: {spec.resolved_path()}")
+            return v
+        if not v.endswith(".jsonl"):
             raise ValueError(f"{v!r} is not one of: {', '.join(datasets.names())} (or a path to a .jsonl file)")
+        if not Path(v).expanduser().is_file(): raise ValueError(f"file not found: {v} (a registered dataset or a .jsonl file)")
         return v
 
     @field_validator("scorers")
@@ -129,8 +172,10 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_known(self):
-        if engines.get(self.engine.kind).needs_local_model and self.model not in models and not self.model.endswith(".gguf"):
+        if not engines.get(self.engine.kind).needs_local_model or self.model in models: return self
+        if not _is_path(self.model):
             raise ValueError(f"model: {self.model!r} is not one of: {', '.join(models.names())} (or a path to a .gguf file)")
+        check_gguf(self.model)
         return self
 
     def hash(self) -> str: return config_hash(self)
@@ -143,18 +188,31 @@ class ExperimentConfig(_Strict):
 class ConfigError(ValueError):
     "An experiment file is invalid; the message names the file, each bad field, its value and what is allowed."
 
+_UNION_TAGS = ("int", "str", "float", "bool", "dict", "list", "none")
+
+def _field(loc) -> str:
+    "The dotted field path of an error, without pydantic's tags for the members of a union (`literal['auto']`, `constrained-int`)."
+    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or "-" in p or p in _UNION_TAGS))]
+    return ".".join(parts) or "(top level)"
+
 def _format_errors(e: ValidationError, source: str) -> str:
-    lines = []
+    lines, unions = [], {}
     for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = _field(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden": msg = "unknown field (check the spelling; see the schema in nbs/06_config.ipynb)"
+        if loc != ".".join(map(str, err["loc"])) and err["type"] != "value_error":   # one member of a union failed
+            unions.setdefault(loc, (err.get("input"), []))[1].append(msg.removeprefix("Input should be "))
+            continue
+        if err["type"] == "extra_forbidden": msg = "unknown field (check the spelling; `llmforge list` and nbs/pipeline/01_config.ipynb give the schema)"
+        elif err["type"] in ("model_type", "dict_type"): msg = f"expected a mapping of fields, got {err['input']!r}"
         elif err["type"] == "literal_error": msg = f"{err['input']!r} is not allowed; " + msg.replace("Input should be", "allowed values:")
         elif err["type"] == "missing": msg = "required field is missing"
         elif "input" in err and err["type"] != "value_error": msg = f"{err['input']!r}: {msg}"
         m = re.match(r"^([a-z_]+(?:\.[a-z_]+)*): (.*)$", msg, re.S)   # a validator that names a more precise field
         if m and err["type"] == "value_error": loc, msg = m.group(1), m.group(2)
         lines.append(f"  {loc}: {msg}")
+    lines += [f"  {loc}: {value!r} is not allowed: expected {' or '.join(dict.fromkeys(alts))}" for loc, (value, alts) in unions.items()]
+    if len(lines) == 1: return f"invalid experiment {source}: {lines[0].strip()}"        # one problem, one line
     return f"invalid experiment {source}:\n" + "\n".join(lines)
 
 def parse_config(data: dict, source: str = "<dict>") -> ExperimentConfig:
@@ -168,11 +226,17 @@ def is_study(data: dict) -> bool:
     "Whether a params file's data define a study (several arms) rather than one experiment."
     return isinstance(data, dict) and any(k in data for k in ("study", "arms", "sweep"))
 
+def _yaml_where(path, e: yaml.YAMLError) -> str:
+    "`file:line:column: problem` for a YAML error (PyYAML's own message spans several lines)."
+    mark = getattr(e, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    return f"{where}: {getattr(e, 'problem', None) or str(e).splitlines()[0]}"
+
 def _read_yaml(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists(): raise ConfigError(f"experiment file not found: {path}")
     try: data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e: raise ConfigError(f"invalid YAML in {path}: {e}") from None
+    except yaml.YAMLError as e: raise ConfigError(f"invalid YAML in {_yaml_where(path, e)}") from None
     if not isinstance(data, dict): raise ConfigError(f"invalid experiment {path}: expected a mapping at the top level")
     return data
 
@@ -210,8 +274,11 @@ def set_dotted(d: dict, dotted: str, value: Any):
     d[last] = value
 
 def config_hash(cfg: ExperimentConfig, n: int = 12) -> str:
-    "A stable id of everything in the config that changes results."
-    return stable_hash(cfg.model_dump(exclude={"name", "description", "tracking"}), n)
+    """A stable id of everything in the config that changes results: not its labels, where it is tracked, or whether
+    responses come from the cache, a run resumes, or examples are ordered for prefix reuse (an interrupted run re-run
+    with `--no-cache` is the same experiment, and resumes from the same records)."""
+    return stable_hash(cfg.model_dump(exclude={"name": True, "description": True, "tracking": True,
+                                               "runner": {"cache", "resume", "order_by_prefix"}}), n)
 
 # %% ../../nbs/pipeline/01_config.ipynb #0df1fa70
 class CompareConfig(_Strict):

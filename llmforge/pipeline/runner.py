@@ -22,7 +22,8 @@ from .config import ExperimentConfig, config_hash
 from ..engines.base import engines
 
 # %% auto #0
-__all__ = ['RecordStore', 'engine_options', 'model_pricing', 'build_engine', 'RunResult', 'run_experiment']
+__all__ = ['RecordStore', 'engine_options', 'model_pricing', 'build_engine', 'RunResult', 'store_path', 'mark_tracked',
+           'run_experiment', 'check_inputs']
 
 # %% ../../nbs/pipeline/02_runner.ipynb #6afe3dc2
 class RecordStore:
@@ -112,19 +113,33 @@ def _engine_stats(engine) -> dict:
     return inner.stats() if hasattr(inner, "stats") else {}
 
 # %% ../../nbs/pipeline/02_runner.ipynb #a7a05c76
+def store_path(cfg: ExperimentConfig, examples: list[Example]) -> Path:
+    "The record folder of `cfg` run on `examples`: keyed by the config hash and the slice hash."
+    return home_dir() / "runs" / f"{config_hash(cfg)}-{slice_hash(examples)[:12]}"
+
+def _resumable(state: dict) -> bool:
+    "Interrupted in the loop, or after it but before the driver finished tracking the run."
+    return state.get("status") == "running" or (state.get("status") == "finished" and bool(state.get("run_id")))
+
 def _open_store(cfg: ExperimentConfig, store_dir: str | os.PathLike | None, chash: str,
                 shash: str) -> tuple[RecordStore, dict[str, Record]]:
-    "The run's record store, and the successful records of an interrupted run to resume from (failed ones are retried)."
+    "The run's record store, and the successful records of an unfinished run to resume from (failed ones are retried)."
     store = RecordStore(store_dir or home_dir() / "runs" / f"{chash}-{shash[:12]}")
     state = store.state()
-    done = store.load() if (cfg.runner.resume and state.get("status") == "running") else {}
+    done = store.load() if (cfg.runner.resume and _resumable(state)) else {}
     done = {k: r for k, r in done.items() if not r.error}
     if not done: store.reset()
     else:
-        store.set_state(status="running")
-        # keep only successful records; failed ones are retried
-        store.path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n" for r in done.values()))
+        tmp = store.path.with_suffix(".tmp")    # keep only successful records (failed ones are retried), atomically
+        tmp.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False, default=str) + "\n" for r in done.values()))
+        os.replace(tmp, store.path)
+        store.set_state(status="running", resumed_from=state.get("run_id"))
     return store, done
+
+def mark_tracked(store_dir: str | os.PathLike) -> None:
+    "Called by the driver once the run is logged and closed: the next run of this config starts a fresh record set."
+    store = RecordStore(store_dir)
+    if store.state().get("status") == "finished": store.set_state(status="tracked", tracked=time.time())
 
 # %% ../../nbs/pipeline/02_runner.ipynb #e3a19c2d
 def _solve_one(ex: Example, method, ctx: Context, scorers: list[str] | None) -> tuple[Record, Timer]:
@@ -158,9 +173,10 @@ def _run_all(todo: list[Example], solve_one: Callable, finish: Callable, workers
 # %% ../../nbs/pipeline/02_runner.ipynb #16929b5e
 def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress: bool = True,
                    store_dir: str | os.PathLike | None = None, limit: int | None = None,
-                   on_record: Callable[[Record], None] | None = None) -> RunResult:
+                   on_record: Callable[[Record], None] | None = None, run_id: str | None = None) -> RunResult:
     """Run `cfg` end to end. `engine` overrides the configured one (tests, notebooks that keep a model loaded);
-    `limit` stops after that many new examples (a deliberate interruption, as used by the resume test)."""
+    `limit` stops after that many new examples (a deliberate interruption, as used by the resume test); `run_id` is the
+    MLflow run the driver will log this to (the records are kept for a resume until it calls `mark_tracked`)."""
     timer = Timer()
     examples = load_dataset(cfg.dataset).sample(cfg.n, cfg.seed)
     chash, shash = config_hash(cfg), slice_hash(examples)
@@ -193,7 +209,7 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
         all_recs = {**done, **new}
         records = [all_recs[e.id] for e in examples if e.id in all_recs]
         finished = len(records) == len(examples)
-        if finished: store.set_state(status="finished", finished=time.time())
+        if finished: store.set_state(status="finished", finished=time.time(), run_id=run_id)
         summary = summarize(records, wall_time_s=loop_s if new else None, pricing=model_pricing(cfg), seed=cfg.seed)
         summary.update(n_resumed=float(len(done)), n_new=float(len(new)), startup_s=startup_s, wall_time_s=loop_s,
                        n_planned=float(len(examples)))
@@ -206,3 +222,14 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
                          cache_stats=cache_stats, resources=method.resources())
     finally:
         if own: engine.close()
+
+# %% ../../nbs/pipeline/02_runner.ipynb #0b10ce1c
+def check_inputs(cfg: ExperimentConfig) -> dict:
+    "Read the dataset and sample it as the run will: the item counts, notes for the user, and the record folder."
+    methods.get(cfg.method.name)(**cfg.method.options).check_inputs()     # e.g. a RAG corpus with a malformed line
+    ds = load_dataset(cfg.dataset)
+    examples = ds.sample(cfg.n, cfg.seed)
+    notes = []
+    if cfg.n is not None and cfg.n > len(ds):
+        notes.append(f"n: {cfg.n} is more than the {len(ds)} items of {cfg.dataset}: running all {len(ds)}")
+    return dict(n_items=len(ds), n_run=len(examples), notes=notes, store_dir=store_path(cfg, examples))

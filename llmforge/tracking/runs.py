@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from ..core.types import Record
 from ..eval.compare import RunData, Comparison
 from ..eval.stats import ComparisonError
-from .tracker import tracking_uri as default_tracking_uri
+from .tracker import tracking_uri as default_tracking_uri, process_tags
 
 # %% auto #0
 __all__ = ['COMPARISON_KINDS', 'client_for', 'load_run', 'latest_finished', 'experiment_ids', 'experiment_name',
@@ -63,7 +63,7 @@ def experiment_name(client, experiment_id: str) -> str:
 # %% ../../nbs/tracking/01_runs.ipynb #6ec75ae3
 def start_comparison_run(tracker, name: str, kind: str = "comparison", description: str = "", tags: dict | None = None) -> str:
     "Create the MLflow run that holds a comparison (or a study's parent run). Returns its id."
-    t = {"mlflow.runName": name, "llmforge.kind": kind, **(tags or {})}
+    t = {"mlflow.runName": name, "llmforge.kind": kind, **process_tags(), **(tags or {})}
     if description: t["mlflow.note.content"] = description
     return tracker.client.create_run(tracker.experiment_id, tags=t, run_name=name).info.run_id
 

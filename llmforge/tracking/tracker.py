@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING: from llmforge.pipeline.config import ExperimentConfig   # annotations only: tracking sits below the pipeline
 
 # %% auto #0
-__all__ = ['PACKAGES', 'tracking_uri', 'git_commit', 'package_versions', 'build_manifest', 'Tracker', 'param_key', 'step_spans']
+__all__ = ['PACKAGES', 'tracking_uri', 'git_commit', 'package_versions', 'build_manifest', 'process_tags', 'driver_alive',
+           'Tracker', 'param_key', 'step_spans']
 
 # %% ../../nbs/tracking/00_tracker.ipynb #b5fff3c5
 def tracking_uri(cfg: ExperimentConfig | None = None) -> str:
@@ -58,6 +59,30 @@ def build_manifest(result) -> dict:
                 git_commit=git_commit(), packages=package_versions(),
                 python=sys.version.split()[0], platform=platform.platform(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
+# %% ../../nbs/tracking/00_tracker.ipynb #ce947f32
+def _proc_started(pid: int) -> str:
+    "The start time of process `pid` in clock ticks since boot (Linux /proc), or '' where that cannot be read."
+    try: stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError: return ""
+    return stat.rsplit(")", 1)[1].split()[19]        # field 22, counted after the command name
+
+def process_tags() -> dict:
+    "Tags that identify the driving process: host, pid and the pid's start time."
+    import socket
+    return {"llmforge.host": socket.gethostname(), "llmforge.pid": str(os.getpid()),
+            "llmforge.pid_started": _proc_started(os.getpid())}
+
+def driver_alive(tags: dict) -> bool | None:
+    "Whether the process a run's tags name is still running; None when it cannot be told from here (another host, no tags)."
+    import socket
+    if tags.get("llmforge.host") != socket.gethostname() or not tags.get("llmforge.pid", "").isdigit(): return None
+    pid = int(tags["llmforge.pid"])
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    started = tags.get("llmforge.pid_started")
+    return not started or _proc_started(pid) in ("", started)
+
 # %% ../../nbs/tracking/00_tracker.ipynb #753eaaa2
 class Tracker:
     "A thin, explicit-run-id wrapper over MlflowClient."
@@ -71,7 +96,7 @@ class Tracker:
 
     def start_run(self, cfg: ExperimentConfig, tags: dict | None = None, parent_run_id: str | None = None) -> str:
         t = {"mlflow.runName": cfg.name, "llmforge.config_hash": cfg.hash(), "llmforge.method": cfg.method.name,
-             "llmforge.dataset": cfg.dataset, "llmforge.model": cfg.model, **(tags or {})}
+             "llmforge.dataset": cfg.dataset, "llmforge.model": cfg.model, **process_tags(), **(tags or {})}
         if parent_run_id: t["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(self.experiment_id, tags=t, run_name=cfg.name)
         rid = run.info.run_id
@@ -122,6 +147,19 @@ def log_json(self: Tracker, run_id: str, obj: Any, name: str):
 @patch
 def log_artifact(self: Tracker, run_id: str, path: str | os.PathLike, artifact_path: str | None = None):
     self.client.log_artifact(run_id, str(path), artifact_path)
+
+# %% ../../nbs/tracking/00_tracker.ipynb #78a66590
+@patch
+def reap_stale(self: Tracker, match: dict, took_over_by: str) -> list[str]:
+    "Close as KILLED the RUNNING runs with tags `match` whose driver is gone, tagging the run that took over; their ids."
+    where = " and ".join(["attributes.status = 'RUNNING'", *(f"tags.`{k}` = '{v}'" for k, v in match.items())])
+    reaped = []
+    for r in self.client.search_runs([self.experiment_id], where, max_results=200):
+        if r.info.run_id == took_over_by or driver_alive(r.data.tags) is not False: continue
+        self.client.set_tag(r.info.run_id, "llmforge.superseded_by", took_over_by)
+        self.client.set_terminated(r.info.run_id, status="KILLED")
+        reaped.append(r.info.run_id)
+    return reaped
 
 # %% ../../nbs/tracking/00_tracker.ipynb #ed53a2ed
 def step_spans(trace: list[dict]):
