@@ -4,13 +4,14 @@
 
 # %% ../../nbs/engines/01_llama_cpp.ipynb #92e35341
 from __future__ import annotations
-import os, subprocess, sys, threading, time, warnings
+import hashlib, json, os, subprocess, sys, threading, time, warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from fastcore.basics import patch
 
 from ..core.types import Engine, GenerationRequest, GenerationResult, messages_to_prompt
+from ..core.paths import home_dir
 from .base import engines, FIXED_SAMPLING, _usage
 from ..models.registry import DEFAULT_MODEL, resolve_model, gguf_sha256
 
@@ -32,13 +33,22 @@ def llama_extra_buffers_ok(model_path: str | Path) -> bool:
     if env in ("0", "1"): return env == "1"
     import llama_cpp
     if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info(): return True
-    key = str(model_path)
-    if key not in _extra_buffers:
-        p = subprocess.run([sys.executable, "-c", _PROBE, key], capture_output=True, timeout=600)
-        _extra_buffers[key] = p.returncode == 0       # SIGILL on some machines, SIGSEGV on others: any failure counts
-        if not _extra_buffers[key]:
-            how = f"signal {-p.returncode}" if p.returncode < 0 else f"exit code {p.returncode}"
-            warnings.warn(f"llama.cpp's AMX kernels fail on this CPU ({how}); loading models without extra buffers")
+    path = Path(model_path).resolve(); st = path.stat()
+    info = hashlib.sha256(llama_cpp.llama_print_system_info()).hexdigest()[:16]
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}|llama_cpp {llama_cpp.__version__}|{info}"
+    if key in _extra_buffers: return _extra_buffers[key]
+    memo = home_dir() / "llama_probes.json"          # the answer outlives the process: a probe costs a second per run
+    try: known = json.loads(memo.read_text())
+    except (FileNotFoundError, ValueError): known = {}
+    if key not in known:
+        p = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=600)
+        known[key] = p.returncode                   # SIGILL on some machines, SIGSEGV on others: any failure counts
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp"); tmp.write_text(json.dumps(known, indent=1)); os.replace(tmp, memo)
+    rc = known[key]
+    if rc != 0:
+        how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
+        warnings.warn(f"llama.cpp's AMX kernels fail on this CPU ({how}); loading models without extra buffers")
+    _extra_buffers[key] = rc == 0
     return _extra_buffers[key]
 
 _params_lock = threading.Lock()

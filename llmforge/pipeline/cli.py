@@ -17,7 +17,8 @@ from ..eval.scoring import scorers
 from ..core.paths import init_workdir
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'parse_overrides', 'file_stem', 'run', 'compare', 'run_study', 'list_names', 'main']
+__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem', 'run', 'compare', 'run_study',
+           'list_names', 'main']
 
 # %% ../../nbs/pipeline/03_cli.ipynb #37a11d87
 def parse_overrides(items: list[str] | None) -> dict:
@@ -31,10 +32,40 @@ def parse_overrides(items: list[str] | None) -> dict:
         except yaml.YAMLError as e: raise ConfigError(f"--set {k.strip()}: {v!r} is not a valid YAML value ({e.problem})") from None
     return out
 
+# %% ../../nbs/pipeline/03_cli.ipynb #f4f28227
+def inprocess_engine() -> str:
+    "Register (once) and name the papermill engine that runs a notebook's cells in this process."
+    import nbformat
+    import papermill.engines as pe
+    if "llmforge" in pe.papermill_engines._engines: return "llmforge"
+
+    class InProcessEngine(pe.Engine):
+        "Cells run in a fresh execnb `CaptureShell` in this process; outputs and papermill's cell metadata as from a kernel."
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, **kwargs):
+            from execnb.shell import CaptureShell
+            shell, count = CaptureShell(), 0
+            for i, cell in enumerate(nb_man.nb.cells):
+                nb_man.cell_start(cell, i)
+                if cell.cell_type == "code":
+                    count += 1
+                    outs = shell.run(cell.source, verbose=log_output)
+                    cell.execution_count = count
+                    cell.outputs = [nbformat.from_dict({**o, **({"execution_count": count} if o["output_type"] == "execute_result" else {})})
+                                    for o in outs]
+                    if shell.exc is not None:
+                        nb_man.cell_exception(cell, cell_index=i, exception=shell.exc)
+                        nb_man.cell_complete(cell, cell_index=i)
+                        return      # as papermill's kernel engine: the cells after a failing one are not run
+                nb_man.cell_complete(cell, cell_index=i)
+
+    pe.papermill_engines.register("llmforge", InProcessEngine)
+    return "llmforge"
+
 # %% ../../nbs/pipeline/03_cli.ipynb #19483b69
 TEMPLATE = "run.ipynb"          # in the package resources: llmforge/resources/experiments/
 
-def _execute(template: str, run_id: str, tracker, report_dir: str, stem: str, params: dict, kernel: str,
+def _execute(template: str, run_id: str, tracker, report_dir: str, stem: str, params: dict, kernel: str | None,
              progress: bool) -> tuple[str, str | None, dict]:
     """Run a papermill template into `report_dir/stem.{ipynb,html,json}` (`params` gets `report_json`), render the HTML and log
     the three files to MLflow run `run_id`. Returns (MLflow status, error, paths)."""
@@ -45,7 +76,8 @@ def _execute(template: str, run_id: str, tracker, report_dir: str, stem: str, pa
     status, err = "FINISHED", None
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(resource("experiments", template)), str(paths["ipynb"]), kernel_name=kernel, language="python",
+        pm.execute_notebook(str(resource("experiments", template)), str(paths["ipynb"]), kernel_name=kernel or "python3", language="python",
+                            engine_name=inprocess_engine() if kernel is None else None,
                             progress_bar=False, log_output=progress, cwd=str(Path.cwd()),
                             parameters={**params, "report_json": str(paths["json"].resolve())})
     except KeyboardInterrupt: status, err = "KILLED", "interrupted"
@@ -71,7 +103,7 @@ def _result(run_id: str, status: str, err: str | None, paths: dict, uri: str, tr
 # %% ../../nbs/pipeline/03_cli.ipynb #6e52c02d
 def _note(msg: str) -> None: print(f"note: {msg}", file=sys.stderr, flush=True)
 
-def run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str = "python3",
+def run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
         progress: bool = True, arm: str | None = None, parent_run_id: str | None = None) -> dict:
     """Validate, create the MLflow run, execute the template with papermill, render and log the report. Returns paths and ids.
     For a study file, `arm` names the arm to run and `parent_run_id` the study's run (the arm becomes its child run)."""
@@ -99,7 +131,7 @@ COMPARE_TEMPLATE = "compare.ipynb"
 
 def compare(specs: list[str], baseline: str | None = None, metrics: list[str] | None = None, seed: int | None = None,
             confidence: float | None = None, ci_method: str | None = None, failed: str | None = None,
-            experiment: str | None = None, name: str | None = None, report_dir: str = "reports", kernel: str = "python3",
+            experiment: str | None = None, name: str | None = None, report_dir: str = "reports", kernel: str | None = None,
             progress: bool = True, tracking_uri: str | None = None, comparison_run_id: str | None = None,
             title: str = "") -> dict:
     "Compare runs (run ids, params files, experiment names): a comparison run in MLflow and an HTML report. Returns ids and paths."
@@ -135,7 +167,7 @@ def compare(specs: list[str], baseline: str | None = None, metrics: list[str] | 
     return _result(rid, status, err, paths, uri, tracker, labels=[r.label for r in runs])
 
 # %% ../../nbs/pipeline/03_cli.ipynb #04b4e0e3
-def run_study(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str = "python3",
+def run_study(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
               progress: bool = True) -> dict:
     "Run every arm of a study as a child MLflow run, then compare them into the study's run. Returns ids, paths and per-arm results."
     from llmforge.pipeline.config import load_study
@@ -205,7 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set n=5 (repeatable)")
     r.add_argument("--no-cache", action="store_true", help="bypass the response cache for this run")
     r.add_argument("--report-dir", default="reports")
-    r.add_argument("--kernel", default="python3", help="Jupyter kernel for papermill")
+    r.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
     r.add_argument("--quiet", action="store_true", help="don't stream the notebook's output")
     l = sub.add_parser("list", help="list datasets, models, methods, scorers, engines")
     l.add_argument("what", nargs="?", default="all")
@@ -222,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--experiment", help="MLflow experiment for the comparison run")
     c.add_argument("--name", help="name of the comparison run")
     c.add_argument("--report-dir", default="reports")
-    c.add_argument("--kernel", default="python3")
+    c.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
     c.add_argument("--quiet", action="store_true")
     i = sub.add_parser("init", help="start a working folder: starter params/ and an empty reports/")
     i.add_argument("dir", nargs="?", default=".")

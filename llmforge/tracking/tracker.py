@@ -11,6 +11,7 @@ from typing import Any
 from fastcore.basics import patch
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")   # traces are flushed at once anyway: the threads only add cost
 import mlflow
 from mlflow.tracking import MlflowClient
 from ..core.types import stable_hash
