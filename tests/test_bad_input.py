@@ -74,6 +74,10 @@ CASES = {
     "kb-missing-file":    (yaml_case("name: x\nmethod: {name: rag, options: {kb: /nonexistent/kb.jsonl}}\n"), RUN, "option 'kb'"),
     "retriever":          (yaml_case("name: x\nmethod: {name: rag, options: {kb: hotpotqa, retriever: colbert}}\n"), RUN,
                            "allowed values: 'none', 'bm25', 'hybrid', 'reranked', 'vector'"),
+    "kb-bad-line":        ({"kb.jsonl": b'{"id": "1", "title": "A", "text": "a"}\n{"id": "2", "title": "B"}\n',
+                            **yaml_case("name: x\nmethod: {name: rag, options: {kb: kb.jsonl}}\n")}, RUN, "kb.jsonl:2: missing field 'text'"),
+    "kb-bad-json":        ({"kb.jsonl": b'{"id": "1", "text": "a"}\n{"id": \n',
+                            **yaml_case("name: x\nmethod: {name: rag, options: {kb: kb.jsonl}}\n")}, RUN, "kb.jsonl:2: invalid JSON"),
     "rag-k":              (yaml_case("name: x\nmethod: {name: rag, options: {kb: hotpotqa, k: 0}}\n"), RUN, "option 'k'"),
     # study files
     "study-one-arm":      (yaml_case("study: s\nbase: {model: mock, engine: mock}\narms: {a: {}}\n"), RUN, "at least two arms"),

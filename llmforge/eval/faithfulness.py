@@ -4,32 +4,27 @@
 
 # %% ../../nbs/eval/01_faithfulness.ipynb #ab59fe28
 from __future__ import annotations
-import json, re
+import hashlib, json, logging, os, re
 from pathlib import Path
 
 import numpy as np
 
 from ..core.types import Example, Prediction
-from ..core.paths import project_data_dir
-from .scoring import normalize_answer, scorers
+from ..core.paths import home_dir, project_data_dir
+from .scoring import normalize_answer, scorers, STOPWORDS
 from ..retrieval.kb import split_sentences, load_documents
 from ..retrieval.shared import shared
 
 # %% auto #0
-__all__ = ['STOPWORDS', 'DEFAULT_THRESHOLDS', 'CLAIMS_PROMPT', 'VERIFY_PROMPT', 'content_tokens', 'lexical_grounding',
-           'embedding_grounding', 'answer_relevance', 'load_labelled', 'validate', 'NLIModel', 'nli_model',
-           'nli_grounding', 'parse_claims', 'parse_verdict', 'judge_answer', 'score_faithfulness']
+__all__ = ['DEFAULT_THRESHOLDS', 'CLAIMS_PROMPT', 'VERIFY_PROMPT', 'CHECKS', 'OTHER_METRICS', 'AGREEMENT_VERSION',
+           'HEADLINE_MIN_KAPPA', 'content_tokens', 'lexical_grounding', 'embedding_grounding', 'answer_relevance',
+           'load_labelled', 'check_scores', 'agreement_stats', 'validate', 'is_hub_id', 'resolve_model_dir', 'NLIModel',
+           'nli_model', 'nli_grounding', 'parse_claims', 'parse_verdict', 'judge_answer', 'judge_model_file',
+           'judge_engine', 'judge_ask', 'check_of', 'score_faithfulness', 'check_agreement', 'labelled_agreement']
 
 # %% ../../nbs/eval/01_faithfulness.ipynb #bd5ad747
-STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before being below between
-both but by can could did do does doing down during each few for from further had has have having he her here hers herself him
-himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or other our ours
-ourselves out over own same she should so some such than that the their theirs them themselves then there these they this those
-through to too under until up very was we were what when where which while who whom why will with would you your yours yourself
-yourselves""".split())
-
 def content_tokens(text: str) -> list[str]:
-    "SQuAD-normalised tokens without English stopwords."
+    "SQuAD-normalised tokens without English stopwords (`llmforge.eval.scoring.STOPWORDS`)."
     return [t for t in normalize_answer(text).split() if t not in STOPWORDS]
 
 def lexical_grounding(answer: str, context: str) -> float:
@@ -64,36 +59,76 @@ def load_labelled(path: str | Path | None = None) -> list[dict]:
     for r in rows: r["context"] = texts[r["kb"]][r["paragraph_id"]]
     return rows
 
-DEFAULT_THRESHOLDS = {"lexical_grounding": 0.5, "embedding_grounding": 0.6}
+DEFAULT_THRESHOLDS = {"lexical_grounding": 0.5, "embedding_grounding": 0.6, "nli_entailment": 0.5, "judge_support": 0.5}
 
-def validate(rows: list[dict], embedder, thresholds: dict | None = None) -> dict:
-    "Per scorer: ROC AUC, agreement and Cohen's kappa at the threshold, and the best threshold on these rows."
+def check_scores(rows: list[dict], check: str, embedder=None, nli=None, ask=None) -> np.ndarray:
+    "Every labelled pair's score under `check` (lexical, embedding, nli or judge); NaN where the judge gave no verdict."
+    if check == "lexical": s = [lexical_grounding(r["answer"], r["context"]) for r in rows]
+    elif check == "embedding": s = [embedding_grounding(r["answer"], r["context"], embedder, r["question"]) for r in rows]
+    elif check == "nli": s = [nli_grounding(r["answer"], [r["context"]], nli, r["question"])["score"] for r in rows]
+    elif check == "judge": s = [judge_answer(r["question"], r["answer"], r["context"], ask)["score"] for r in rows]
+    else: raise ValueError(f"unknown check {check!r}; checks: lexical, embedding, nli, judge")
+    return np.array([np.nan if x is None else float(x) for x in s])
+
+def agreement_stats(rows: list[dict], s: np.ndarray, threshold: float) -> dict:
+    "ROC AUC, agreement and Cohen's kappa at `threshold` (score >= threshold means supported), per kind, best threshold; pairs with a NaN score left out."
     from sklearn.metrics import roc_auc_score, cohen_kappa_score
-    th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    keep = ~np.isnan(s)
+    rows, s = [r for r, k in zip(rows, keep) if k], s[keep]
     y = np.array([r["label"] == "supported" for r in rows])
-    scores = {"lexical_grounding": np.array([lexical_grounding(r["answer"], r["context"]) for r in rows]),
-              "embedding_grounding": np.array([embedding_grounding(r["answer"], r["context"], embedder, r["question"]) for r in rows])}
-    out = {}
-    for name, s in scores.items():
-        pred = s >= th[name]
-        cands = sorted(set(s))
-        best = max(cands, key=lambda t: ((s >= t) == y).mean())
-        by_kind = {}
-        for k in sorted({r["kind"] for r in rows}):
-            idx = [i for i, r in enumerate(rows) if r["kind"] == k]
-            by_kind[k] = float((pred[idx] == y[idx]).mean())
-        out[name] = dict(auc=float(roc_auc_score(y, s)), threshold=th[name], agreement=float((pred == y).mean()),
-                         kappa=float(cohen_kappa_score(y, pred)), best_threshold=float(best),
-                         best_agreement=float(((s >= best) == y).mean()), agreement_by_kind=by_kind)
-    return out
+    pred = s >= threshold
+    best = max(sorted(set(s)), key=lambda t: ((s >= t) == y).mean())
+    by_kind = {k: float((pred[idx] == y[idx]).mean())
+               for k in sorted({r["kind"] for r in rows}) for idx in [[i for i, r in enumerate(rows) if r["kind"] == k]]}
+    return dict(auc=float(roc_auc_score(y, s)), threshold=threshold, agreement=float((pred == y).mean()),
+                kappa=float(cohen_kappa_score(y, pred)), best_threshold=float(best), best_agreement=float(((s >= best) == y).mean()),
+                n=int(len(y)), agreement_by_kind=by_kind)
+
+def validate(rows: list[dict], embedder=None, thresholds: dict | None = None, nli=None, judge=None) -> dict:
+    "Per check, keyed by its score: ROC AUC, agreement and Cohen's kappa at the threshold, per kind, and the best threshold on these rows."
+    th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    todo = {"lexical_grounding": dict(check="lexical")}
+    if embedder is not None: todo["embedding_grounding"] = dict(check="embedding", embedder=embedder)
+    if nli is not None: todo["nli_entailment"] = dict(check="nli", nli=nli)
+    if judge is not None: todo["judge_support"] = dict(check="judge", ask=judge)
+    return {name: agreement_stats(rows, check_scores(rows, **kw), th[name]) for name, kw in todo.items()}
+
+# %% ../../nbs/eval/01_faithfulness.ipynb #b9f26871
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}(?:@[\w./-]{1,128})?")
+
+def is_hub_id(spec) -> bool:
+    "Whether `spec` reads as a Hugging Face Hub model id, `owner/name` or `owner/name@revision`."
+    return isinstance(spec, str) and bool(_HUB_ID.fullmatch(spec)) and ".." not in spec and not spec.endswith((".", "-"))
+
+def _offline() -> bool: return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+def resolve_model_dir(spec: str | Path, allow_patterns: list[str] | None = None, cache_dir: str | Path | None = None) -> Path:
+    """A local model folder for `spec`: an existing folder as it is, or a Hub model id (`owner/name[@revision]`) fetched
+    with `huggingface_hub.snapshot_download` into (or found in) the Hugging Face cache; offline when HF_HUB_OFFLINE is set."""
+    p = Path(str(spec)).expanduser()
+    if p.is_dir(): return p
+    if not is_hub_id(str(spec)):
+        raise ValueError(f"{str(spec)!r} is neither a local model folder nor a Hugging Face Hub model id (owner/name[@revision])")
+    from huggingface_hub import snapshot_download
+    repo, _, rev = str(spec).partition("@")
+    offline = _offline()
+    try:
+        return Path(snapshot_download(repo, revision=rev or None, allow_patterns=allow_patterns, local_files_only=offline,
+                                      cache_dir=cache_dir or os.environ.get("HF_HUB_CACHE") or None))
+    except Exception as e:
+        how = ("is not in the Hugging Face cache and HF_HUB_OFFLINE is set: download it once while online "
+               f"(huggingface-cli download {repo})" if offline else f"could not be fetched from the Hugging Face Hub ({type(e).__name__}: {e})")
+        raise ValueError(f"{str(spec)!r} is not a local folder, and as a Hub model id it {how}") from e
 
 # %% ../../nbs/eval/01_faithfulness.ipynb #57d9d72f
 class NLIModel:
-    "A local NLI cross-encoder: entailment probabilities of (premise, hypothesis) pairs."
+    "An NLI cross-encoder from a local folder or a Hub model id: entailment probabilities of (premise, hypothesis) pairs."
     def __init__(self, path: str | Path):
         from sentence_transformers import CrossEncoder
-        if not Path(path).is_dir(): raise ValueError(f"nli_path {str(path)!r} is not a local model folder")
-        self.path, self.model = str(path), CrossEncoder(str(path), device="cpu")
+        try: folder = resolve_model_dir(path)
+        except ValueError as e: raise ValueError(f"nli_path: {e}") from None
+        self.source, self.path = str(path), str(folder)
+        self.model = CrossEncoder(self.path, device="cpu")
         labels = {int(i): str(l).lower() for i, l in self.model.config.id2label.items()}
         self.entail = next((i for i, l in labels.items() if l.startswith("entail")), None)
         if self.entail is None: raise ValueError(f"{path}: no entailment label among {sorted(labels.values())}")
@@ -104,7 +139,7 @@ class NLIModel:
         return np.asarray(p, dtype=np.float64).reshape(len(pairs), -1)[:, self.entail]
 
 def nli_model(path: str | Path) -> NLIModel:
-    "One `NLIModel` per folder per process."
+    "One `NLIModel` per folder or Hub id per process."
     return shared("nli", str(path), lambda: NLIModel(path))
 
 def nli_grounding(answer: str, passages: list[str], nli: NLIModel, question: str = "") -> dict:
@@ -160,16 +195,68 @@ def judge_answer(question: str, answer: str, context: str, ask) -> dict:
     return dict(score=(sum(known) / len(known)) if known else None, claims=claims, verdicts=verdicts,
                 outputs=[raw] + outs, **usage)
 
+# %% ../../nbs/eval/01_faithfulness.ipynb #2fb0c707
+def judge_model_file(spec: str) -> Path:
+    "The GGUF file of a judge: a registered model name, a .gguf path, a folder with one .gguf, or a Hub id `owner/name[@revision][:pattern]`."
+    from llmforge.models.registry import models
+    spec = str(spec)
+    if spec in models: return models.get(spec).path()
+    p = Path(spec).expanduser()
+    if p.is_file() and p.suffix == ".gguf": return p
+    ref, _, pattern = spec.partition(":")
+    if not p.is_dir() and not is_hub_id(ref):
+        raise ValueError(f"judge {spec!r} is not a registered model ({', '.join(models.names())}), a .gguf file, a folder "
+                         f"holding one, or a Hugging Face Hub repo id (owner/name[@revision][:pattern])")
+    folder = p if p.is_dir() else resolve_model_dir(ref, allow_patterns=[pattern or "*.gguf"])
+    found = sorted(f for f in folder.rglob(pattern or "*.gguf") if f.suffix == ".gguf")
+    if len(found) != 1:
+        raise ValueError(f"judge {spec!r}: {len(found)} GGUF files in {folder} match {pattern or '*.gguf'!r}"
+                         + (f" ({', '.join(f.name for f in found[:6])}); add ':<file pattern>' to choose one" if found else ""))
+    return found[0]
+
+def judge_engine(spec: str):
+    "The judge model `spec` (see `judge_model_file`) loaded with llama.cpp, once per process."
+    from llmforge.engines.base import make_engine
+    return shared("judge", str(spec), lambda: make_engine("llama_cpp", model=str(judge_model_file(spec))))
+
+def judge_ask(engine, mode: str = "chat"):
+    "An `ask(prompt, max_tokens, stop)` for `judge_answer` that runs `engine` greedily; returns (text, usage)."
+    from llmforge.core.types import GenerationRequest
+    def ask(prompt, max_tokens, stop):
+        kw = dict(messages=[{"role": "user", "content": prompt}]) if mode == "chat" else dict(prompt=prompt)
+        r = engine.generate([GenerationRequest(**kw, max_tokens=max_tokens, stop=list(stop), temperature=0.0)])[0]
+        return r.text, dict(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, latency_s=r.latency_s)
+    return ask
+
 # %% ../../nbs/eval/01_faithfulness.ipynb #89f4cef9
+CHECKS = {
+    "lexical": dict(score="lexical_grounding", flag="lexical_hallucination", kind="lexical proxy",
+                    detects="answers with half or more of their content words missing from the retrieved context; it cannot "
+                            "see a contradiction written in the context's words, and it flags faithful paraphrases"),
+    "embedding": dict(score="embedding_grounding", flag=None, kind="similarity proxy",
+                      detects="answer sentences with no similar sentence in the retrieved context (MiniLM cosine); a "
+                              "contradiction worded like the context passes"),
+    "nli": dict(score="nli_entailment", flag="nli_hallucination", kind="entailment",
+                detects="answer sentences that the retrieved passages do not entail, according to the NLI cross-encoder"),
+    "judge": dict(score="judge_support", flag="judge_hallucination", kind="LLM judge",
+                  detects="claims in the answer that the LLM judge says the retrieved context does not support"),
+}
+OTHER_METRICS = {"answer_relevance": "how close the answer is to the question in meaning (MiniLM cosine); it does not judge "
+                                     "support, so the support labels cannot measure it"}
+
+def check_of(metric: str) -> str | None:
+    "The check a faithfulness metric comes from (lexical, embedding, nli, judge), or None."
+    return next((c for c, d in CHECKS.items() if metric in (d["score"], d["flag"])), None)
+
 def score_faithfulness(example: Example, prediction: Prediction) -> dict[str, float]:
-    "Grounding of the answer in the retrieved context, hallucination flag, and answer relevance."
+    "Grounding of the answer in the retrieved context, the lexical hallucination proxy, answer relevance, and NLI / judge scores."
     step = next((s for s in prediction.trace if s.get("step") == "retrieve"), None)
     if step is None or not step.get("context"): return {}
     from llmforge.retrieval.shared import shared_embedder
     emb, ctx, ans = shared_embedder(), step["context"], prediction.answer or ""
     lex = lexical_grounding(ans, ctx)
     out = {"lexical_grounding": lex, "embedding_grounding": embedding_grounding(ans, ctx, emb, example.question),
-           "hallucination": float(lex < DEFAULT_THRESHOLDS["lexical_grounding"]),
+           "lexical_hallucination": float(lex < DEFAULT_THRESHOLDS["lexical_grounding"]),
            "answer_relevance": answer_relevance(example.question, ans, emb)}
     for s in prediction.trace:
         if s.get("step") == "nli": out["nli_entailment"] = s["score"]; out["nli_hallucination"] = float(s["score"] < 0.5)
@@ -178,3 +265,66 @@ def score_faithfulness(example: Example, prediction: Prediction) -> dict[str, fl
     return out
 score_faithfulness.key, score_faithfulness.tasks, score_faithfulness.auxiliary = "faithfulness", ("qa", "math", "mc"), True
 scorers.register("faithfulness", score_faithfulness)
+
+# %% ../../nbs/eval/01_faithfulness.ipynb #207382e4
+AGREEMENT_VERSION = 1        # bump when a check's scoring changes, so stored agreement figures are measured again
+HEADLINE_MIN_KAPPA = 0.4     # a hallucination rate is headlined only from a check that agrees at least this well
+_AGREEMENT: dict[str, dict] = {}
+
+def _labelled_path() -> Path: return project_data_dir() / "faithfulness_labelled.jsonl"
+
+def check_agreement(check: str, model: str | None = None, ask=None, compute: bool = True) -> dict | None:
+    """`agreement_stats` of one check on the labelled set: lexical, embedding (the shared MiniLM), nli (`model`: an NLI
+    folder or Hub id) or judge (`model` names it, `ask` runs it). Stored per machine; None when not stored and `compute` is
+    False, or when a judge has no `ask`."""
+    if check not in CHECKS: raise ValueError(f"unknown check {check!r}; checks: {', '.join(CHECKS)}")
+    score = CHECKS[check]["score"]
+    ident = {"check": check, "threshold": DEFAULT_THRESHOLDS[score], "version": AGREEMENT_VERSION,
+             "labelled": hashlib.sha256(_labelled_path().read_bytes()).hexdigest()}
+    embedder = nli = None
+    if check == "embedding":
+        from llmforge.retrieval.shared import shared_embedder
+        embedder = shared_embedder(); ident["model"] = embedder.identity()
+    elif check == "nli":
+        if model is None: raise ValueError("check 'nli' needs the NLI model (a folder or Hub id)")
+        ident["model"] = {"spec": str(model), "folder": str(resolve_model_dir(model))}
+    elif check == "judge":
+        if model is None: raise ValueError("check 'judge' needs the judge model's name, so its figures can be found again")
+        ident["model"] = str(model)
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+    path = home_dir() / "agreement" / f"{key}.json"
+    if key in _AGREEMENT: return _AGREEMENT[key]
+    if path.exists():
+        _AGREEMENT[key] = json.loads(path.read_text())["stats"]
+        return _AGREEMENT[key]
+    if not compute or (check == "judge" and ask is None): return None
+    if check == "nli": nli = nli_model(model)
+    rows = load_labelled(_labelled_path())
+    stats = agreement_stats(rows, check_scores(rows, check, embedder=embedder, nli=nli, ask=ask), DEFAULT_THRESHOLDS[score])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"id": ident, "stats": stats}, indent=1))
+    os.replace(tmp, path)
+    _AGREEMENT[key] = stats
+    return stats
+
+def labelled_agreement(records) -> dict[str, float]:
+    "For records with faithfulness scores: each used check's agreement with the labelled set, as `<score>_label_{agreement,kappa,auc,n}`."
+    have = {k for r in records for k in r.scores}
+    if not have & {d["score"] for d in CHECKS.values()}: return {}
+    def models(step): return {s.get("model") for r in records for s in r.trace if s.get("step") == step and s.get("model")}
+    todo = [(c, None) for c in ("lexical", "embedding") if CHECKS[c]["score"] in have]
+    for c in ("nli", "judge"):
+        ms = models(c)
+        if CHECKS[c]["score"] in have and len(ms) == 1: todo.append((c, ms.pop()))
+    out = {}
+    for check, model in todo:
+        try: st = check_agreement(check, model, compute=check != "judge")
+        except Exception as e:
+            logging.getLogger(__name__).warning("agreement of the %s check not measured: %s", check, e); st = None
+        if st is None: continue
+        score = CHECKS[check]["score"]
+        out.update({f"{score}_label_agreement": st["agreement"], f"{score}_label_kappa": st["kappa"],
+                    f"{score}_label_auc": st["auc"], f"{score}_label_n": float(st["n"])})
+    return out
+score_faithfulness.summary_extra = labelled_agreement

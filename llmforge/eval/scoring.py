@@ -4,8 +4,9 @@
 
 # %% ../../nbs/eval/00_scoring.ipynb #519d7cf5
 from __future__ import annotations
-import math, re, string
+import json, math, re, string
 from collections import Counter
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -13,9 +14,10 @@ import numpy as np
 from ..core.types import Example, Prediction, Record, Registry
 
 # %% auto #0
-__all__ = ['scorers', 'DEFAULT_SCORERS', 'PRIMARY', 'QUALITY_ORDER', 'LATENCY_PERCENTILES', 'normalize_answer', 'exact_match',
-           'token_f1', 'contains', 'parse_numbers', 'parse_number', 'numeric_match', 'choice_label', 'choice_accuracy',
-           'auxiliary_scorers', 'score_example', 'bootstrap_ci', 'summarize']
+__all__ = ['STOPWORDS', 'NEGATIONS', 'scorers', 'DEFAULT_SCORERS', 'PRIMARY', 'QUALITY_ORDER', 'LATENCY_PERCENTILES',
+           'normalize_answer', 'exact_match', 'token_f1', 'contains', 'parse_numbers', 'parse_number', 'numeric_match',
+           'answer_tokens', 'settled_answer', 'answer_match', 'choice_label', 'choice_accuracy', 'auxiliary_scorers',
+           'score_example', 'bootstrap_ci', 'summarize', 'load_labels', 'label_agreement']
 
 # %% ../../nbs/eval/00_scoring.ipynb #2137463d
 _PUNCT = set(string.punctuation)
@@ -72,6 +74,128 @@ def numeric_match(pred: str, golds: Iterable[str], rel_tol: float = 1e-6, abs_to
     gs = [g for g in map(parse_number, golds) if g is not None]
     return float(any(math.isclose(p, g, rel_tol=rel_tol, abs_tol=abs_tol) for g in gs))
 
+# %% ../../nbs/eval/00_scoring.ipynb #8354eacb
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he her here hers herself him
+himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or other our ours
+ourselves out over own same she should so some such than that the their theirs them themselves then there these they this those
+through to too under until up very was we were what when where which while who whom why will with would you your yours yourself
+yourselves""".split())
+NEGATIONS = frozenset("not no never neither nor without except isnt wasnt arent werent doesnt dont didnt cannot cant wont "
+                      "than instead unlike".split())   # normalized: "isn't" is "isnt"
+
+_ABBREV = re.compile(r"(?:[a-z]\.){2,}|[a-z]\.|(?:mt|dr|st|mr|mrs|ms|jr|sr|vs|etc)\.", re.I)
+
+def _break(word: str) -> str:
+    "The break a whitespace-separated word ends with: ',' (clause), '.' (sentence, not an abbreviation like U.S. or Mt.) or ''."
+    core = word.rstrip("\"'\u2019\u201d)]")
+    if not core or core[-1] not in ",;:.!?": return ""
+    if core[-1] in ",;:": return ","
+    return "" if core[-1] == "." and _ABBREV.fullmatch(core.lstrip("\"'\u2018\u201c([")) else "."
+
+def answer_tokens(text: str) -> tuple[list[str], list[str]]:
+    "Normalized tokens of `text` and, for each, the break that follows it: ',' (clause), '.' (sentence) or ''."
+    toks, ends = [], []
+    for w in str(text).split():
+        n, end = normalize_answer(w).split(), _break(w)
+        if n: toks += n; ends += [""] * (len(n) - 1) + [end]
+        elif toks and end: ends[-1] = ends[-1] or end
+    return toks, ends
+
+def _find(seq: list, sub: list) -> list[int]:
+    "Start positions of `sub` in `seq`."
+    k = len(sub)
+    return [i for i in range(len(seq) - k + 1) if seq[i:i + k] == sub] if k else []
+
+def _negated(toks: list[str], ends: list[str], i: int, window: int = 3) -> bool:
+    "Whether a negation word is among the `window` tokens before position `i`, in the same clause."
+    for k in range(i - 1, max(i - window, 0) - 1, -1):
+        if ends[k]: return False
+        if toks[k] in NEGATIONS: return True
+    return False
+
+# %% ../../nbs/eval/00_scoring.ipynb #bde5e4d9
+_CORRECTION = re.compile(r"\b(?:but|however|though|although|no)\b[^.;!?]{0,24}?\b(?:actually|in fact|really)\b"
+                         r"|\bor rather\b|\bcorrection\b|\bi mean\b", re.I)
+
+def settled_answer(pred: str) -> str:
+    "The text after the prediction's last self-correction ('but it's actually', 'or rather', 'I mean'), else all of it."
+    cuts = list(_CORRECTION.finditer(str(pred)))
+    return str(pred)[cuts[-1].end():] if cuts else str(pred)
+
+def _alternative(q: list[str], qends: list[str], g: list[str]) -> list[str]:
+    "The other option when the question offers the gold `g` as one side of 'X or Y' (tokens), else []."
+    for i in _find(q, g):
+        j = i + len(g)
+        if j < len(q) and q[j] == "or" and not qends[j - 1]:
+            out = []
+            for k in range(j + 1, len(q)):
+                out.append(q[k])
+                if qends[k]: break
+            return out
+        if i > 1 and q[i - 1] == "or" and not qends[i - 2]:
+            out = []
+            for k in range(i - 2, -1, -1):
+                if qends[k] and k != i - 2: break
+                out.insert(0, q[k])
+            while out and out[0] in STOPWORDS: out.pop(0)
+            return out
+    return []
+
+def _in_list(toks: list[str], ends: list[str], i: int, j: int) -> bool:
+    "Whether toks[i:j] is one item of a list of three or more short items ('A, B or C', 'A, B and C')."
+    items, seps, cur = [], [], []
+    for t, tok in enumerate(toks):
+        if tok in ("and", "or"):
+            if cur: items.append(cur); seps.append(tok)
+            elif seps and seps[-1] == ",": seps[-1] = tok
+            cur = []; continue
+        cur.append(t)
+        if ends[t]: items.append(cur); seps.append(ends[t]); cur = []
+    if cur: items.append(cur); seps.append(".")
+    idx = next((n for n, it in enumerate(items) if it[0] <= i and j - 1 <= it[-1]), None)
+    if idx is None or len(items[idx]) > 4: return False
+    lo = hi = idx
+    while lo > 0 and len(items[lo - 1]) <= 4 and seps[lo - 1] != ".": lo -= 1
+    while hi < len(items) - 1 and len(items[hi + 1]) <= 4 and seps[hi] != ".": hi += 1
+    if hi - lo < 2 or not any(seps[n] in ("and", "or") for n in range(lo, hi)): return False
+    return (items[idx][0] == i or idx == lo) and items[idx][-1] == j - 1
+
+# %% ../../nbs/eval/00_scoring.ipynb #6ab7df7e
+def answer_match(pred: str, golds: Iterable[str], question: str = "", max_words: int = 20) -> float:
+    "1.0 if some gold alias is given as the answer in a short prediction (exact match, or contained and not negated, hedged, echoed from the question or an accident of a short gold), else 0.0."
+    pred = str(pred or "")
+    if not pred.strip(): return 0.0
+    if exact_match(pred, golds): return 1.0
+    settled = settled_answer(pred)
+    p, ends = answer_tokens(settled)
+    if not p: return 0.0
+    q, qends = answer_tokens(question)
+    if sum(t not in STOPWORDS and t not in set(q) for t in p) > max_words: return 0.0
+    nums = parse_numbers(settled)
+    for gold in golds:
+        g = normalize_answer(gold).split()
+        if not g: continue
+        gs = " ".join(g)
+        if gs in ("yes", "no"):
+            if p[0] == gs: return 1.0
+            continue
+        short = len(gs) <= 2
+        if gs.isdigit():
+            if nums and math.isclose(nums[-1], float(gs)): return 1.0
+            if short: continue
+        alt = _alternative(q, qends, g)
+        for i in _find(p, g):
+            j = i + len(g)
+            if short and 0 < i and j < len(p): continue                                   # a short gold mid-answer
+            if _negated(p, ends, i): continue                                              # "not Paris"
+            if (i > 0 and p[i - 1] in ("or", "either")) or (j < len(p) and p[j] == "or"): continue   # "Paris or Lyon"
+            if (i > 0 and _find(q, p[i - 1:j])) or (j < len(p) and _find(q, p[i:j + 1])): continue  # echoes the question
+            if alt and any(not _negated(p, ends, a) for a in _find(p, alt)): continue       # names both options
+            if _in_list(p, ends, i, j): continue                                           # one of several candidates
+            return 1.0
+    return 0.0
+
 # %% ../../nbs/eval/00_scoring.ipynb #50c719bc
 _LABEL = re.compile(r"^\s*\(?\s*([A-Za-z0-9])\s*(?:[).:](.*)|\s*)$", re.S)
 
@@ -97,16 +221,17 @@ def _scorer(name: str, key: str, tasks: tuple[str, ...], fn: Callable[[Example, 
     score.key, score.tasks = key, tasks
     return scorers.register(name, score)
 
+_scorer("answer_match", "answer_match", ("qa",), lambda e, p: answer_match(p.answer, e.answers, e.question))
 _scorer("exact_match", "exact_match", ("qa", "math"), lambda e, p: exact_match(p.answer, e.answers))
 _scorer("f1", "f1", ("qa", "math"), lambda e, p: token_f1(p.answer, e.answers))
 _scorer("contains", "contains", ("qa", "math"), lambda e, p: contains(p.answer, e.answers))
 _scorer("numeric", "numeric_match", ("math",), lambda e, p: numeric_match(p.answer, e.answers))
 _scorer("choice", "choice_accuracy", ("mc",), lambda e, p: choice_accuracy(p.answer, e.answer_key))
 
-DEFAULT_SCORERS = {"qa": ["exact_match", "f1", "contains"], "math": ["numeric", "exact_match"], "mc": ["choice"]}
-PRIMARY = {"qa": "exact_match", "math": "numeric_match", "mc": "choice_accuracy"}   # task -> metric key that defines `correct`
-QUALITY_ORDER = ("accuracy", "exact_match", "f1", "contains", "numeric_match", "choice_accuracy")  # how every table and chart orders them
-_PRIMARY_SCORER = {"qa": "exact_match", "math": "numeric", "mc": "choice"}        # task -> scorer that computes it
+DEFAULT_SCORERS = {"qa": ["answer_match", "exact_match", "f1", "contains"], "math": ["numeric", "exact_match"], "mc": ["choice"]}
+PRIMARY = {"qa": "answer_match", "math": "numeric_match", "mc": "choice_accuracy"}   # task -> metric key that defines `correct`
+QUALITY_ORDER = ("accuracy", "answer_match", "exact_match", "f1", "contains", "numeric_match", "choice_accuracy")  # how every table and chart orders them
+_PRIMARY_SCORER = {"qa": "answer_match", "math": "numeric", "mc": "choice"}        # task -> scorer that computes it
 
 # %% ../../nbs/eval/00_scoring.ipynb #f12e8873
 def auxiliary_scorers() -> list[str]:
@@ -165,4 +290,23 @@ def summarize(records: list[Record], wall_time_s: float | None = None, pricing: 
     if n: out["tokens_per_example"] = (pt + ct) / n
     pricing = pricing or {}
     out["cost_usd"] = pt / 1e6 * float(pricing.get("prompt_per_1m", 0.0)) + ct / 1e6 * float(pricing.get("completion_per_1m", 0.0))
+    for name in scorers.names():
+        extra = getattr(scorers.get(name), "summary_extra", None)
+        if extra is not None and records: out.update({k: float(v) for k, v in extra(records).items()})
     return out
+
+# %% ../../nbs/eval/00_scoring.ipynb #d45ace73
+def load_labels(name: str, folder: str | Path | None = None) -> list[dict]:
+    "A hand-labelled answer set, `data/labels/<name>_labels.jsonl`: id, question, gold, answer, raw_output, label, reason, source."
+    from llmforge.core.paths import project_data_dir
+    path = Path(folder or project_data_dir() / "labels") / f"{name}_labels.jsonl"
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+def label_agreement(labels: Iterable[bool], verdicts: Iterable[bool]) -> dict[str, float]:
+    "How often `verdicts` equal the human `labels` (n, agreement) and Cohen's kappa (NaN when both are one and the same constant)."
+    y, v = np.asarray(list(labels), dtype=bool), np.asarray(list(verdicts), dtype=bool)
+    if len(y) != len(v): raise ValueError(f"{len(y)} labels but {len(v)} verdicts")
+    if not len(y): return dict(n=0.0, agreement=math.nan, kappa=math.nan)
+    po = float((y == v).mean())
+    pe = float(y.mean() * v.mean() + (1 - y.mean()) * (1 - v.mean()))
+    return dict(n=float(len(y)), agreement=po, kappa=(po - pe) / (1 - pe) if pe < 1 else math.nan)

@@ -14,7 +14,8 @@ from ..core.types import Example, Prediction, Context, GenerationRequest
 from .prompting import Method, Option, methods, render_item, extract_answer, _check_task, _placeholder, NAIVE_INSTRUCTIONS
 from ..core.types import TASKS
 from ..eval.scoring import scorers
-from ..retrieval.kb import knowledge_bases, retrievers, TokenCounter
+from ..eval.faithfulness import is_hub_id
+from ..retrieval.kb import knowledge_bases, retrievers, TokenCounter, load_documents
 from ..retrieval.shared import get_index, shared_embedder
 
 # %% auto #0
@@ -49,6 +50,14 @@ def retriever_names() -> tuple:
     return ("none", *retrievers.names())
 
 def _int_in(lo, hi): return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+def _nli_ok(v) -> bool: return v is None or (isinstance(v, str) and (Path(v).expanduser().is_dir() or is_hub_id(v)))
+def _judge_ok(v) -> bool:
+    "true/false, or a judge model: a registered model name, a .gguf file, a folder, or a Hub repo id with an optional :pattern."
+    if isinstance(v, bool): return True
+    if not isinstance(v, str) or not v.strip(): return False
+    from llmforge.models.registry import models
+    p = Path(v).expanduser()
+    return v in models or p.is_dir() or (p.suffix == ".gguf" and p.is_file()) or is_hub_id(v.partition(":")[0])
 def _kb_ok(v) -> bool: return isinstance(v, str) and (v in knowledge_bases or (v.endswith((".jsonl", ".txt")) and Path(v).exists()))
 def _weights_ok(v) -> bool:
     return v is None or (isinstance(v, dict) and set(v) <= {"vector", "bm25"} and all(isinstance(x, (int, float)) and x >= 0 for x in v.values()))
@@ -72,9 +81,11 @@ class RAGMethod(Method):
                              desc="None (Chroma in process) or a Chroma server URL, http(s)://host:port"),
         "cross_encoder_path": Option(None, check=lambda v: v is None or (isinstance(v, str) and Path(v).is_dir()),
                                      desc="None or a local sentence-transformers CrossEncoder folder"),
-        "nli_path": Option(None, check=lambda v: v is None or (isinstance(v, str) and Path(v).is_dir()),
-                           desc="None or a local NLI cross-encoder folder (faithfulness by entailment)"),
-        "judge": Option(False, allowed=(False, True)),
+        "nli_path": Option(None, check=_nli_ok,
+                           desc="None, a local NLI cross-encoder folder or a Hugging Face Hub model id owner/name[@revision] (faithfulness by entailment)"),
+        "judge": Option(False, check=_judge_ok,
+                        desc="false, true (the run's model judges) or a judge model: a registered name, a .gguf file or folder, "
+                             "or a Hugging Face Hub repo id owner/name[@revision][:file-pattern]"),
     }
 
     def __init__(self, **options):
@@ -86,6 +97,12 @@ class RAGMethod(Method):
         self._retriever, self._searched, self._tc = None, {}, None
 
     def default_generation(self) -> dict: return dict(max_tokens=32, stop=["\n"])
+
+# %% ../../nbs/methods/01_rag.ipynb #44b94782
+@patch
+def check_inputs(self: RAGMethod) -> None:
+    "Read the knowledge base (`DatasetError` naming file and line for a malformed one)."
+    if self.options["kb"]: load_documents(self.options["kb"])
 
 # %% ../../nbs/methods/01_rag.ipynb #35240559
 @patch(as_prop=True)
@@ -188,22 +205,31 @@ def solve(self: RAGMethod, example: Example, ctx: Context) -> Prediction:
 @patch
 def check_faithfulness(self: RAGMethod, example: Example, ctx: Context, pred: Prediction, hits, context: str):
     "Optional entailment checks of the answer against what was retrieved: `nli` and `judge` trace steps (see faithfulness)."
-    from llmforge.eval.faithfulness import nli_model, nli_grounding, judge_answer
+    from llmforge.eval.faithfulness import nli_model, nli_grounding, judge_answer, judge_engine, judge_ask
     if self.options["nli_path"]:
         t = time.perf_counter()
         g = nli_grounding(pred.answer, [h.chunk.embed_text() for h in hits], nli_model(self.options["nli_path"]), example.question)
         pred.trace.append(dict(step="nli", model=self.options["nli_path"], latency_s=time.perf_counter() - t, **g))
-    if self.options["judge"]:
+    judge = self.options["judge"]
+    if judge:
         calls = []
-        def ask(prompt, max_tokens, stop):
-            req = self.request(ctx, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, stop=stop,
-                               temperature=0.0) if ctx.mode == "chat" else \
-                  self.request(ctx, prompt=prompt, max_tokens=max_tokens, stop=stop, temperature=0.0)
-            r = ctx.generate([req])[0]
-            calls.append(r.latency_s)
-            return r.text, dict(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
+        if judge is True:                                  # the run's own model, through the run's engine (and its cache)
+            def ask(prompt, max_tokens, stop):
+                req = self.request(ctx, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, stop=stop,
+                                   temperature=0.0) if ctx.mode == "chat" else \
+                      self.request(ctx, prompt=prompt, max_tokens=max_tokens, stop=stop, temperature=0.0)
+                r = ctx.generate([req])[0]
+                calls.append(r.latency_s)
+                return r.text, dict(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
+        else:                                              # a judge model of its own
+            eng = judge_engine(judge)
+            run = judge_ask(eng, eng.mode)
+            def ask(prompt, max_tokens, stop):
+                text, usage = run(prompt, max_tokens, stop)
+                calls.append(usage.get("latency_s", 0.0))
+                return text, usage
         j = judge_answer(example.question, pred.answer, context, ask)
-        pred.trace.append(dict(step="judge", latency_s=sum(calls), **j))
+        pred.trace.append(dict(step="judge", model=None if judge is True else judge, latency_s=sum(calls), **j))
 
 # %% ../../nbs/methods/01_rag.ipynb #ba6c4738
 def score_retrieval(example: Example, prediction: Prediction) -> dict[str, float]:

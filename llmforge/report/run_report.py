@@ -10,28 +10,81 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from ..core.types import Record
 from ..eval.scoring import QUALITY_ORDER
+from ..eval.faithfulness import CHECKS, OTHER_METRICS, HEADLINE_MIN_KAPPA, check_of
 
 # %% auto #0
-__all__ = ['COUNT_METRICS', 'is_count', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'trace_html',
-           'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
+__all__ = ['COUNT_METRICS', 'is_count', 'is_faithfulness', 'agreement_note', 'headline_hallucination', 'faithfulness_cards',
+           'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'trace_html', 'pick_traces',
+           'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
 
-# %% ../../nbs/report/00_run_report.ipynb #dba912d1
+# %% ../../nbs/report/00_run_report.ipynb #1bb9be93
 COUNT_METRICS = ("iterations", "tool_calls", "failed_tool_calls", "invalid_actions")
 
 def is_count(metric: str) -> bool:
     "Whether a per-example score is a count (shown as a mean per example) rather than a rate (shown as a percentage)."
     return metric in COUNT_METRICS or metric.startswith("calls_")
 
-def _card(title, value, sub=""):
-    return (f'<div style="display:inline-block;min-width:150px;margin:4px;padding:10px 14px;border:1px solid #ccc;'
+def _card(title, value, sub="", note=""):
+    width = "max-width:300px;" if note else ""
+    note = f'<div style="font-size:11px;color:#444;margin-top:4px;white-space:normal">{html.escape(note)}</div>' if note else ""
+    return (f'<div style="display:inline-block;min-width:150px;{width}margin:4px;padding:10px 14px;border:1px solid #ccc;'
             f'border-radius:8px;vertical-align:top;font-family:sans-serif"><div style="font-size:12px;color:#555">{html.escape(title)}</div>'
-            f'<div style="font-size:24px;font-weight:600">{value}</div><div style="font-size:11px;color:#777">{sub}</div></div>')
+            f'<div style="font-size:24px;font-weight:600">{value}</div><div style="font-size:11px;color:#777">{sub}</div>{note}</div>')
 
+def is_faithfulness(metric: str) -> bool:
+    "Whether a metric comes from the faithfulness scorer (shown in its own block, with what it detects)."
+    return check_of(metric) is not None or metric in OTHER_METRICS
+
+# %% ../../nbs/report/00_run_report.ipynb #6e79f999
+_FAITH_TITLES = {"lexical_hallucination": "hallucination (lexical proxy)", "lexical_grounding": "lexical grounding",
+                 "embedding_grounding": "embedding grounding", "nli_entailment": "NLI entailment", "nli_hallucination": "hallucination (NLI)",
+                 "judge_support": "LLM-judge support", "judge_hallucination": "hallucination (LLM judge)", "answer_relevance": "answer relevance"}
+
+def agreement_note(summary: dict, check: str) -> str:
+    "How a check agrees with the hand labels, from the summary's `<score>_label_*` figures, or 'not measured'."
+    score = CHECKS[check]["score"]
+    if f"{score}_label_agreement" not in summary: return "agreement with hand labels: not measured"
+    g = lambda x: summary[f"{score}_label_{x}"]
+    return (f"agreement with hand labels {100 * g('agreement'):.0f}% (kappa {g('kappa'):+.2f}, AUC {g('auc'):.2f}, "
+            f"{int(g('n'))} labelled pairs)")
+
+def headline_hallucination(summary: dict) -> str | None:
+    "The hallucination flag worth headlining: the check with the highest measured kappa, if at least HEADLINE_MIN_KAPPA."
+    cands = [(summary[f"{d['score']}_label_kappa"], d["flag"]) for d in CHECKS.values()
+             if d["flag"] in summary and summary.get(f"{d['score']}_label_kappa", -1.0) >= HEADLINE_MIN_KAPPA]
+    return max(cands)[1] if cands else None
+
+def faithfulness_cards(summary: dict) -> str:
+    "The faithfulness block: the headlined hallucination rate (if a check earned it), then each metric with what it detects and its agreement."
+    keys = [k for k in summary if f"{k}_ci_low" in summary and is_faithfulness(k)]
+    if not keys: return ""
+    order = [m for d in CHECKS.values() for m in (d["flag"], d["score"]) if m] + list(OTHER_METRICS)
+    keys.sort(key=lambda k: order.index(k) if k in order else len(order))
+    head = headline_hallucination(summary)
+    def value(k):
+        if k.endswith("hallucination"): return f"{100 * summary[k]:.1f}%", f"95% CI [{100 * summary[k + '_ci_low']:.1f}, {100 * summary[k + '_ci_high']:.1f}]"
+        return f"{summary[k]:.2f}", f"mean; 95% CI [{summary[k + '_ci_low']:.2f}, {summary[k + '_ci_high']:.2f}]"
+    def note(k):
+        c = check_of(k)
+        if c is None: return f"{OTHER_METRICS[k]}."
+        return f"{CHECKS[c]['kind']}: detects {CHECKS[c]['detects']}. {agreement_note(summary, c)}."
+    cards = []
+    if head:
+        cards.append(_card("hallucination rate", *value(head), note=f"from the {CHECKS[check_of(head)]['kind']} check: " + note(head)))
+    intro = ("" if head else
+             f'<p style="font-size:12px;color:#444;font-family:sans-serif;margin:4px">No hallucination rate is headlined: no '
+             f'check in this run has a measured agreement with the hand-labelled pairs of kappa {HEADLINE_MIN_KAPPA} or more. '
+             f'Each figure below says what it detects and how well it agrees.</p>')
+    cards += [_card(_FAITH_TITLES.get(k, k.replace("_", " ")), *value(k), note=note(k)) for k in keys if k != head]
+    return ('<div><div style="font-family:sans-serif;font-size:13px;font-weight:600;margin:10px 4px 2px">Faithfulness to '
+            'the retrieved context</div>' + intro + "".join(cards) + "</div>")
+
+# %% ../../nbs/report/00_run_report.ipynb #dba912d1
 def metric_cards(summary: dict) -> str:
-    "HTML cards: quality metrics with 95% CIs, then latency, throughput, tokens and cost."
+    "HTML cards: quality metrics with 95% CIs, then latency, throughput, tokens and cost; then the faithfulness block, if any."
     cards = []
     qual = [m for m in QUALITY_ORDER if m in summary] + sorted(
-        k for k in summary if f"{k}_ci_low" in summary and k not in QUALITY_ORDER)
+        k for k in summary if f"{k}_ci_low" in summary and k not in QUALITY_ORDER and not is_faithfulness(k))
     for m in qual:
         if is_count(m):
             cards.append(_card(m.replace("_", " ") + " / example", f"{summary[m]:.2f}",
@@ -39,6 +92,7 @@ def metric_cards(summary: dict) -> str:
         else:
             cards.append(_card(m.replace("_", " "), f"{100 * summary[m]:.1f}%",
                                f"95% CI [{100 * summary[m + '_ci_low']:.1f}, {100 * summary[m + '_ci_high']:.1f}]"))
+    faith = faithfulness_cards(summary)
     if "latency_p50" in summary:
         cards.append(_card("latency p50", f"{summary['latency_p50']:.2f} s",
                            f"p95 {summary['latency_p95']:.2f} s · p99 {summary['latency_p99']:.2f} s"))
@@ -51,7 +105,7 @@ def metric_cards(summary: dict) -> str:
     cards.append(_card("cost", f"${summary.get('cost_usd', 0):.4f}", "from per-model prices"))
     cards.append(_card("examples", f"{int(summary.get('n', 0))}",
                        f"{int(summary.get('n_failed', 0))} failed · {int(summary.get('n_cached', 0))} cached"))
-    return "<div>" + "".join(cards) + "</div>"
+    return "<div>" + "".join(cards) + "</div>" + faith
 
 # %% ../../nbs/report/00_run_report.ipynb #130359d1
 def records_frame(records: list[Record]) -> pd.DataFrame:
