@@ -111,6 +111,13 @@ def check_gguf(path: str | os.PathLike, field: str = "model") -> Path:
     if magic != b"GGUF": raise ValueError(f"{field}: {p} is not a GGUF file (it does not start with the GGUF magic bytes)")
     return p
 
+def _shorthand(v, key: str, registry, what: str, section):
+    "A section given as a bare name is `{key: name}`; anything else but a mapping is an error listing the names."
+    if isinstance(v, str): return {key: v}
+    if v is not None and not isinstance(v, (dict, section)):
+        raise ValueError(f"expected {what} ({', '.join(registry.names())}) or {{{key}: ..., ...}}, got {v!r}")
+    return v
+
 class ExperimentConfig(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -136,19 +143,11 @@ class ExperimentConfig(_Strict):
 
     @field_validator("method", mode="before")
     @classmethod
-    def _method_shorthand(cls, v):        # `method: cot` is `method: {name: cot}`
-        if isinstance(v, str): return {"name": v}
-        if v is not None and not isinstance(v, (dict, MethodConfig)):
-            raise ValueError(f"expected a method name ({', '.join(methods.names())}) or {{name: ..., options: {{...}}}}, got {v!r}")
-        return v
+    def _method_shorthand(cls, v): return _shorthand(v, "name", methods, "a method name", MethodConfig)   # `method: cot`
 
     @field_validator("engine", mode="before")
     @classmethod
-    def _engine_shorthand(cls, v):        # `engine: mock` is `engine: {kind: mock}`
-        if isinstance(v, str): return {"kind": v}
-        if v is not None and not isinstance(v, (dict, EngineConfig)):
-            raise ValueError(f"expected an engine kind ({', '.join(engines.names())}) or {{kind: ..., ...}}, got {v!r}")
-        return v
+    def _engine_shorthand(cls, v): return _shorthand(v, "kind", engines, "an engine kind", EngineConfig)  # `engine: mock`
 
     @field_validator("dataset")
     @classmethod
