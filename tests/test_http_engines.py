@@ -1,6 +1,7 @@
 """The HTTP engines against real servers on loopback: a llama.cpp OpenAI-compatible server running SmolLM2, a server that
-fails twice with 503 before answering (retries), one that rejects the API key, and a closed port."""
-import json, os, socket, subprocess, sys, threading, time, urllib.request
+fails twice with 503 before answering (retries), one that sends malformed and truncated bodies, one that rejects the API
+key, and a closed port. (tests/test_faults.py runs whole experiments through a fault-injecting proxy.)"""
+import json, os, socket, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -11,8 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from llmforge.core.types import GenerationRequest
 from llmforge.core.types import EngineError
 from llmforge.engines.http import HFInferenceEngine, OpenAIEngine
-from llmforge.engines.llama_cpp import LlamaCppEngine, llama_server_command
-from llmforge.models.registry import resolve_model
+from llmforge.engines.llama_cpp import LlamaCppEngine
 
 CHAT = [{"role": "system", "content": "You are a concise assistant."},
         {"role": "user", "content": "Name three primary colors."}]
@@ -26,34 +26,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
-    "A real `python -m llama_cpp.server` (through `llama_server_command`) with SmolLM2 on a free loopback port; stopped by its PID afterwards."
-    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
-    gguf = resolve_model("smollm2-135m-instruct").path()
-    port = free_port()
-    log = open(os.devnull, "wb")
-    proc = subprocess.Popen(llama_server_command("--model", gguf, "--model_alias", "smollm2", "--host", "127.0.0.1",
-                                                 "--port", port, "--n_ctx", 1024, "--n_threads", 1),
-                            stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None: pytest.fail(f"llama_cpp.server exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(base + "/models", timeout=2) as r:
-                    if r.status == 200: break
-            except OSError:
-                pass
-            if time.monotonic() > deadline: pytest.fail("llama_cpp.server did not answer /v1/models within 60 s")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try: proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill(); proc.wait(timeout=10)
-        log.close()
+def server(llama_servers):
+    "A real `python -m llama_cpp.server` with SmolLM2 on a free loopback port (conftest's `llama_servers`; stopped by its PID)."
+    return llama_servers()
 
 
 def test_openai_chat(server):
@@ -117,8 +92,9 @@ def test_unreachable_port_fails_fast():
     assert time.monotonic() - t0 < 10
 
 
-def _reply(handler: BaseHTTPRequestHandler, status: int, payload: dict, headers: dict | None = None):
-    data = json.dumps(payload).encode()
+def _reply(handler: BaseHTTPRequestHandler, status: int, payload: dict | bytes, headers: dict | None = None):
+    "Send `payload` (JSON, or raw bytes as they are); `headers` override the defaults (a larger Content-Length cuts the body short)."
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     handler.send_response(status)
     for k, v in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
         handler.send_header(k, v)
@@ -168,6 +144,34 @@ def test_retries_on_503(scripted):
     sent = srv.requests[-1]["body"]   # every sampling setting goes out explicitly
     assert {k: sent[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "seed")} == \
         {k: GREEDY[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "seed")}
+
+
+@pytest.mark.parametrize("kind", ["openai", "hf_inference"])
+def test_malformed_and_truncated_answers_are_retried(kind, scripted, monkeypatch):
+    """A 200 whose body is cut short, is not JSON, or is JSON but not a completion is retried like a 503 (not recorded as
+    an answer, not a crash), and each retry is counted by kind in `stats()`."""
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    good = json.dumps(COMPLETION_JSON).encode()
+    srv, base = scripted([(200, good[:40]),                                                    # JSON cut in half
+                          (200, b"<html><h1>502 Bad Gateway</h1></html>", {"Content-Type": "text/html"}),
+                          (200, good, {"Content-Length": str(len(good) + 64)}),               # body shorter than announced
+                          (200, {"id": "c1", "object": "chat.completion", "model": "m"}),     # no choices
+                          (200, COMPLETION_JSON)])
+    cls = OpenAIEngine if kind == "openai" else HFInferenceEngine
+    eng = cls(model="m", base_url=base, max_retries=4, timeout_s=10)
+    eng.retry.sleep = lambda s: None                      # the backoff itself is the notebook's business
+    [r] = eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
+    assert (r.text, r.completion_tokens) == ("blue", 1) and len(srv.requests) == 5
+    st = eng.stats()
+    assert (st["attempts"], st["retries"], st["gave_up"]) == (5, 4, 0)
+    assert st["retries_by_kind"] == {"malformed": 3, "truncated": 1}
+    srv, base = scripted([(200, good[:40])])              # malformed every time: an error that says so, after the retries
+    eng = cls(model="m", base_url=base, max_retries=1, timeout_s=10)
+    eng.retry.sleep = lambda s: None
+    with pytest.raises(EngineError, match=r"sent a malformed response for model 'm' \(JSONDecodeError: .*1 retries\)"):
+        eng.generate([GenerationRequest(messages=CHAT, **GREEDY)])
+    assert len(srv.requests) == 2 and eng.stats()["gave_up"] == 1
 
 
 def test_rejected_key_names_the_variable(scripted, monkeypatch):

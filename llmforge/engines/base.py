@@ -4,13 +4,15 @@
 
 # %% ../../nbs/engines/00_base.ipynb #92e35341
 from __future__ import annotations
-import inspect, threading
+import inspect, random, threading, time
 from contextlib import contextmanager
+from typing import Callable
 
 from ..core.types import Engine, Registry
 
 # %% auto #0
-__all__ = ['engines', 'FIXED_SAMPLING', 'AdaptiveLimit', 'make_engine']
+__all__ = ['engines', 'FIXED_SAMPLING', 'RETRY_BASE_S', 'RETRY_MAX_S', 'RETRY_AFTER_MAX_S', 'RATE_LIMITED', 'AdaptiveLimit',
+           'retry_after_s', 'backoff_s', 'Retrier', 'make_engine']
 
 # %% ../../nbs/engines/00_base.ipynb #a6c9f7f6
 engines = Registry("engine")
@@ -51,6 +53,63 @@ class AdaptiveLimit:
 
     def stats(self) -> dict:
         return dict(concurrency_limit=self.limit, peak_in_flight=self.peak, rate_limited=self.rate_limited_n)
+
+# %% ../../nbs/engines/00_base.ipynb #ed27cc8c
+RETRY_BASE_S, RETRY_MAX_S, RETRY_AFTER_MAX_S = 0.5, 8.0, 120.0
+RATE_LIMITED = "http_429"      # the kind of failure that also lowers the concurrency limit
+
+def retry_after_s(headers) -> float | None:
+    "The wait a response's headers ask for, in seconds (`retry-after-ms`, then `retry-after` as seconds or an HTTP date), or None."
+    if not headers: return None
+    for name, unit in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        v = headers.get(name)
+        if v is None: continue
+        try: return float(v) / unit
+        except ValueError: pass
+    try:
+        from email.utils import parsedate_to_datetime
+        return parsedate_to_datetime(headers.get("retry-after")).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+def backoff_s(attempt: int, retry_after: float | None = None, rand: Callable[[], float] = random.random) -> float:
+    "The wait before retry `attempt + 1`: the server's Retry-After if in (0, 120] s, else 0.5 s doubling to 8 s, less 0-25%."
+    if retry_after is not None and 0 < retry_after <= RETRY_AFTER_MAX_S: return retry_after
+    return min(RETRY_BASE_S * 2 ** attempt, RETRY_MAX_S) * (1 - 0.25 * rand())
+
+# %% ../../nbs/engines/00_base.ipynb #11b3abec
+class Retrier:
+    "Calls a function within an `AdaptiveLimit`, retrying the failures `classify` names, and counts attempts and retries by kind."
+    def __init__(self, classify: Callable[[BaseException], str | None], max_retries: int = 3,
+                 limit: AdaptiveLimit | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.classify, self.max_retries = classify, max(0, int(max_retries))
+        self.limit, self.sleep = limit or AdaptiveLimit(), sleep
+        self._lock = threading.Lock()
+        self.attempts = self.retries = self.gave_up = 0
+        self.by_kind: dict[str, int] = {}
+
+    def __call__(self, fn: Callable, *args, **kw):
+        for attempt in range(self.max_retries + 1):
+            with self._lock: self.attempts += 1
+            try:
+                with self.limit.slot(): out = fn(*args, **kw)
+            except Exception as e:
+                kind = self.classify(e)
+                if kind == RATE_LIMITED: self.limit.rate_limited()
+                if kind is None: raise
+                if attempt == self.max_retries:
+                    with self._lock: self.gave_up += 1
+                    raise
+                with self._lock: self.retries += 1; self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+                self.sleep(backoff_s(attempt, retry_after_s(getattr(getattr(e, "response", None), "headers", None))))
+            else:
+                self.limit.succeeded()
+                return out
+
+    def stats(self) -> dict:
+        with self._lock:
+            return dict(attempts=self.attempts, retries=self.retries, retries_by_kind=dict(sorted(self.by_kind.items())),
+                        gave_up=self.gave_up)
 
 # %% ../../nbs/engines/00_base.ipynb #1d40c751
 def make_engine(kind: str, model: str | None = None, **options) -> Engine:

@@ -4,25 +4,79 @@
 
 # %% ../../nbs/engines/02_http.ipynb #92e35341
 from __future__ import annotations
-import os, random, time
+import os, re, time
 from fastcore.basics import patch
 
 from ..core.types import Engine, GenerationRequest, GenerationResult, messages_to_prompt
-from .base import engines, AdaptiveLimit, FIXED_SAMPLING
+from .base import engines, AdaptiveLimit, Retrier, FIXED_SAMPLING
 from ..models.registry import models, FREE
 from ..core.types import EngineError
 
 # %% auto #0
-__all__ = ['OpenAIEngine', 'HFInferenceEngine']
+__all__ = ['check_key_env', 'MalformedResponse', 'transient_kind', 'OpenAIEngine', 'HFInferenceEngine']
 
 # %% ../../nbs/engines/02_http.ipynb #7d0ae964
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s'\",;]+")
+
+def _read_key(env: str) -> str | None:
+    "The secret in environment variable `env`, without surrounding whitespace (a key file's final newline), or None."
+    return (os.environ.get(env) or "").strip() or None
+
 def _redact(msg: str, secret: str | None) -> str:
-    return msg.replace(secret, "***") if secret and len(secret) > 3 else msg
+    "`msg` without `secret` and without any `Bearer <token>` it quotes (a server or HTTP library echoing the header)."
+    if secret and len(secret.strip()) > 3: msg = msg.replace(secret.strip(), "***")
+    return _BEARER.sub(r"\1***", msg)
 
 def _status_of(e: BaseException) -> int | None:
     for obj in (e, getattr(e, "response", None)):
         code = getattr(obj, "status_code", None)
         if isinstance(code, int): return code
+    return None
+
+# %% ../../nbs/engines/02_http.ipynb #2d4a43cd
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_PREFIX = re.compile(r"^(sk-|sk_|hf_|ghp_|gsk_|xai-|AIza|[Bb]earer\b)")   # keys' prefixes are lower case
+
+def check_key_env(options: dict) -> None:
+    "Raise `ValueError` (without the value) when `options['api_key_env']` is not an environment variable's name or looks like a key."
+    v = options.get("api_key_env")
+    if v is None: return
+    v = str(v)
+    keyish = len(v) >= 16 and (_KEY_PREFIX.match(v) or (len(v) >= 24 and re.search(r"[a-z]", v) and re.search(r"[0-9]", v)))
+    if not _ENV_NAME.fullmatch(v) or keyish:
+        raise ValueError("engine.api_key_env: must name the environment variable that holds the key (such as "
+                         "OPENAI_API_KEY or HF_TOKEN), not be the key itself")
+
+# %% ../../nbs/engines/02_http.ipynb #c059ad31
+class MalformedResponse(ValueError):
+    "A 2xx answer that is not a completion: no `choices`, or not JSON at all."
+
+_MALFORMED = {"MalformedResponse", "JSONDecodeError", "UnicodeDecodeError", "APIResponseValidationError"}
+_TIMEOUT = {"TimeoutException", "TimeoutError", "APITimeoutError", "InferenceTimeoutError"}
+_CONNECTION = {"TransportError", "NetworkError", "ConnectionError", "APIConnectionError"}
+_NEVER = {"LocalProtocolError", "UnsupportedProtocol", "OfflineModeIsEnabled"}
+
+def _causes(e: BaseException) -> list[BaseException]:
+    out = []
+    while e is not None and len(out) < 8:
+        out.append(e)
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    return out
+
+def transient_kind(e: BaseException) -> str | None:
+    "The kind of transient failure `e` is (`http_5xx`, `http_429`, `http_408`, `http_409`, `timeout`, `connection`, `truncated`, `malformed`), or None."
+    chain = _causes(e)
+    names = [{c.__name__ for c in type(x).__mro__} for x in chain]
+    if any(n & _MALFORMED for n in names): return "malformed"
+    code = _status_of(e)
+    if code is not None:
+        if code == 429: return "http_429"
+        if code >= 500: return "http_5xx"
+        return f"http_{code}" if code in (408, 409) else None
+    if any(n & _NEVER for n in names): return None
+    if any(n & _TIMEOUT for n in names): return "timeout"
+    if any("RemoteProtocolError" in n and "message body" in str(x) for x, n in zip(chain, names)): return "truncated"
+    if any(n & _CONNECTION for n in names): return "connection"
     return None
 
 # %% ../../nbs/engines/02_http.ipynb #81d2281b
@@ -36,19 +90,19 @@ class OpenAIEngine(Engine):
     @classmethod
     def check_options(cls, options: dict) -> None:
         if not options.get("base_url"): raise ValueError("engine.base_url: required when engine.kind is 'openai'")
+        check_key_env(options)
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", mode: str = "chat",
                  timeout_s: float = 120.0, max_retries: int = 3, extra_sampling: bool = True, max_concurrency: int = 64):
-        from openai import DefaultHttpxClient, OpenAI
+        from openai import OpenAI
         if mode not in ("chat", "completion"): raise ValueError(f"mode must be 'chat' or 'completion', not {mode!r}")
         self.model, self.mode, self.api_key_env, self.extra_sampling = model, mode, api_key_env, extra_sampling
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
         self.timeout_s, self.max_retries = timeout_s, max_retries
-        self._key = os.environ.get(api_key_env) or "EMPTY"
-        self.limit = AdaptiveLimit(max_concurrency)     # every HTTP response passes the hook, the SDK's own retries included
-        hook = lambda resp: self.limit.rate_limited() if resp.status_code == 429 else None
-        self.client = OpenAI(base_url=self.base_url, api_key=self._key, max_retries=max_retries, timeout=timeout_s,
-                             http_client=DefaultHttpxClient(event_hooks={"response": [hook]}))
+        self._key = _read_key(api_key_env) or "EMPTY"
+        self.limit = AdaptiveLimit(max_concurrency)
+        self.retry = Retrier(transient_kind, max_retries, self.limit)   # the engine retries, so it sees and counts each retry
+        self.client = OpenAI(base_url=self.base_url, api_key=self._key, max_retries=0, timeout=timeout_s)
         self.pricing = models.get(model).pricing if model in models else dict(FREE)
 
     def identity(self) -> dict:
@@ -59,8 +113,8 @@ class OpenAIEngine(Engine):
         return [self._one(r) for r in requests]
 
     def stats(self) -> dict:
-        "The concurrency limit now, the most requests seen in flight, and how many 429 answers lowered it."
-        return self.limit.stats()
+        "The concurrency limit now, the most requests in flight, how many 429s lowered it; attempts, retries by kind, gave_up."
+        return {**self.limit.stats(), **self.retry.stats()}
 
     def close(self): self.client.close()
 
@@ -68,6 +122,11 @@ class OpenAIEngine(Engine):
 @patch
 def _error(self: OpenAIEngine, e: Exception) -> EngineError:
     import openai
+    kind = transient_kind(e)
+    if kind in ("malformed", "truncated"):
+        cause = _causes(e)[-1]
+        return EngineError(f"{self.base_url} sent a malformed response for model {self.model!r} ({type(cause).__name__}: "
+                           f"{_redact(str(cause), self._key)[:300]}; {self.max_retries} retries)")
     if isinstance(e, openai.APITimeoutError):
         return EngineError(f"cannot reach {self.base_url} (timed out after {self.timeout_s}s, "
                            f"{self.max_retries} retries)")
@@ -84,6 +143,13 @@ def _error(self: OpenAIEngine, e: Exception) -> EngineError:
     return EngineError(f"{self.base_url}: {type(e).__name__}: {_redact(str(e), self._key)}")
 
 # %% ../../nbs/engines/02_http.ipynb #ee60bbf3
+def _first_choice(resp, field: str):
+    "The first choice of a parsed completion, checked to carry `field` (`message` or `text`), else `MalformedResponse`."
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list) or not choices or getattr(choices[0], field, None) is None:
+        raise MalformedResponse(f"the answer is not a completion (a {type(resp).__name__} without choices[0].{field})")
+    return choices[0]
+
 @patch
 def _one(self: OpenAIEngine, r: GenerationRequest) -> GenerationResult:
     import openai
@@ -93,30 +159,31 @@ def _one(self: OpenAIEngine, r: GenerationRequest) -> GenerationResult:
                   frequency_penalty=FIXED_SAMPLING["frequency_penalty"])
     if self.extra_sampling:
         common["extra_body"] = dict(top_k=r.top_k, repeat_penalty=r.repeat_penalty, min_p=FIXED_SAMPLING["min_p"])
+    if self.mode != "chat" and r.tools: raise EngineError("native tool calling needs a chat-mode engine (mode: chat)")
+
+    def send():
+        if self.mode == "chat":
+            msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
+            resp = self.client.chat.completions.create(messages=msgs, **common, **({"tools": r.tools} if r.tools else {}))
+            ch = _first_choice(resp, "message")
+            calls = [dict(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+                     for c in (ch.message.tool_calls or []) if getattr(c, "function", None) is not None]
+            return resp, ch, ch.message.content or "", calls
+        prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
+        resp = self.client.completions.create(prompt=prompt, **common)
+        ch = _first_choice(resp, "text")
+        return resp, ch, ch.text or "", []
+
     t0 = time.perf_counter()
     try:
-        with self.limit.slot():
-            if self.mode == "chat":
-                msgs = r.messages if r.is_chat else [{"role": "user", "content": r.prompt}]
-                resp = self.client.chat.completions.create(messages=msgs, **common, **({"tools": r.tools} if r.tools else {}))
-                msg = resp.choices[0].message
-                text = msg.content or ""
-                calls = [dict(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-                         for c in (msg.tool_calls or []) if getattr(c, "function", None) is not None]
-            else:
-                if r.tools: raise EngineError("native tool calling needs a chat-mode engine (mode: chat)")
-                prompt = r.prompt if r.prompt is not None else messages_to_prompt(r.messages)
-                resp = self.client.completions.create(prompt=prompt, **common)
-                text = resp.choices[0].text or ""
-    except openai.OpenAIError as e:
-        raise self._error(e) from None
-    latency = time.perf_counter() - t0
-    self.limit.succeeded()
-    u = resp.usage
+        resp, ch, text, calls = self.retry(send)
+    except Exception as e:
+        if isinstance(e, openai.OpenAIError) or transient_kind(e): raise self._error(e) from None
+        raise
+    u = getattr(resp, "usage", None)
     return GenerationResult(text=text, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
-                            completion_tokens=getattr(u, "completion_tokens", 0) or 0, latency_s=latency,
-                            finish_reason=resp.choices[0].finish_reason or "stop",
-                            tool_calls=calls if self.mode == "chat" else [])
+                            completion_tokens=getattr(u, "completion_tokens", 0) or 0,
+                            latency_s=time.perf_counter() - t0, finish_reason=ch.finish_reason or "stop", tool_calls=calls)
 
 # %% ../../nbs/engines/02_http.ipynb #788242a8
 @engines.register("hf_inference")
@@ -124,6 +191,9 @@ class HFInferenceEngine(Engine):
     "Hugging Face Inference Providers (or any endpoint given as `base_url`) through `huggingface_hub.InferenceClient`."
     kind = "hf_inference"
     default_in_flight = 8     # a server takes concurrent requests: the runner keeps 8 examples in flight
+
+    @classmethod
+    def check_options(cls, options: dict) -> None: check_key_env(options)
 
     def __init__(self, model: str | None = None, provider: str | None = None, base_url: str | None = None,
                  api_key_env: str = "HF_TOKEN", mode: str = "chat", timeout_s: float = 120.0, max_retries: int = 3,
@@ -134,7 +204,8 @@ class HFInferenceEngine(Engine):
         self.model, self.provider, self.base_url, self.mode = model, provider, base_url, mode
         self.api_key_env, self.timeout_s, self.max_retries = api_key_env, timeout_s, max_retries
         self.extra_sampling, self.limit = extra_sampling, AdaptiveLimit(max_concurrency)
-        self._key = os.environ.get(api_key_env) or None
+        self._key = _read_key(api_key_env)
+        self.retry = Retrier(transient_kind, max_retries, self.limit)
         kw = dict(api_key=self._key, timeout=timeout_s)
         if base_url: kw["base_url"] = base_url
         else: kw.update(model=model, provider=provider)
@@ -148,7 +219,7 @@ class HFInferenceEngine(Engine):
         return dict(kind=self.kind, model=self.model, provider=self.provider, base_url=self.base_url, mode=self.mode,
                     fixed_sampling=FIXED_SAMPLING if self.extra_sampling else {})
 
-    def stats(self) -> dict: return self.limit.stats()
+    def stats(self) -> dict: return {**self.limit.stats(), **self.retry.stats()}
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return [self._one(r) for r in requests]
@@ -159,6 +230,10 @@ def _error(self: HFInferenceEngine, e: Exception) -> EngineError:
     if type(e).__name__ == "OfflineModeIsEnabled":
         return EngineError(f"cannot reach {self.where}: huggingface_hub offline mode (HF_HUB_OFFLINE) blocks every "
                            f"InferenceClient request; unset HF_HUB_OFFLINE to use the hf_inference engine")
+    if transient_kind(e) in ("malformed", "truncated"):
+        cause = _causes(e)[-1]
+        return EngineError(f"{self.where} sent a malformed response for model {self.model!r} ({type(cause).__name__}: "
+                           f"{_redact(str(cause), self._key)[:300]}; {self.max_retries} retries)")
     code = _status_of(e)
     if code in (401, 403):
         return EngineError(f"{self.where} rejected the token from ${self.api_key_env} (HTTP {code}); "
@@ -166,29 +241,15 @@ def _error(self: HFInferenceEngine, e: Exception) -> EngineError:
     if code is not None:
         return EngineError(f"{self.where} answered HTTP {code} for model {self.model!r}: {_redact(str(e), self._key)}")
     name = type(e).__name__
-    if any(s in name for s in ("Connect", "Timeout", "Network", "Offline")) or isinstance(e, (ConnectionError, TimeoutError)):
+    if transient_kind(e) in ("timeout", "connection") or any(s in name for s in ("Connect", "Timeout", "Network")):
         return EngineError(f"cannot reach {self.where} ({name}: {_redact(str(e), self._key)})")
     return EngineError(f"{self.where}: {name}: {_redact(str(e), self._key)}")
 
 # %% ../../nbs/engines/02_http.ipynb #48953960
 @patch
-def _retryable(self: HFInferenceEngine, e: Exception) -> bool:
-    code = _status_of(e)
-    if code is not None: return code in (408, 409, 429) or code >= 500
-    return type(e).__name__ != "OfflineModeIsEnabled" and (
-        isinstance(e, (ConnectionError, TimeoutError)) or any(s in type(e).__name__ for s in ("Connect", "Timeout", "Network")))
-
-@patch
 def _call(self: HFInferenceEngine, fn, *args, **kw):
-    "`fn(*args, **kw)` within the concurrency limit, retried like the openai SDK does: 408/409/429/5xx and connection errors, 0.5 s doubling to 8 s."
-    for attempt in range(self.max_retries + 1):
-        try:
-            with self.limit.slot(): out = fn(*args, **kw)
-            self.limit.succeeded(); return out
-        except Exception as e:
-            if _status_of(e) == 429: self.limit.rate_limited()
-            if attempt == self.max_retries or not self._retryable(e): raise
-            time.sleep(min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random()))
+    "`fn(*args, **kw)` within the concurrency limit, retried like the openai SDK does (and on malformed answers), counted."
+    return self.retry(fn, *args, **kw)
 
 # %% ../../nbs/engines/02_http.ipynb #dfecd340
 @patch
@@ -202,9 +263,11 @@ def _one(self: HFInferenceEngine, r: GenerationRequest) -> GenerationResult:
                       frequency_penalty=FIXED_SAMPLING["frequency_penalty"])
             if self.extra_sampling:
                 kw["extra_body"] = dict(top_k=r.top_k, repeat_penalty=r.repeat_penalty, min_p=FIXED_SAMPLING["min_p"])
-            resp = self._call(self.client.chat_completion, messages=msgs, **kw)
-            ch = resp.choices[0]
-            u = resp.usage
+            def send():
+                resp = self.client.chat_completion(messages=msgs, **kw)
+                return resp, _first_choice(resp, "message")
+            resp, ch = self._call(send)
+            u = getattr(resp, "usage", None)
             return GenerationResult(text=ch.message.content or "", prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
                                     completion_tokens=getattr(u, "completion_tokens", 0) or 0,
                                     latency_s=time.perf_counter() - t0, finish_reason=ch.finish_reason or "stop")

@@ -317,8 +317,17 @@ def main(argv: list[str] | None = None) -> int:
         rc = max(rc, _report(out))
     return rc
 
+def _failures(results_json: str | None) -> str | None:
+    "'k of n examples failed; first: <error>' from a run's results JSON, or None when none failed (or it is not a run's)."
+    try: data = json.loads(Path(results_json).read_text())
+    except (TypeError, OSError, ValueError): return None
+    failed = [r for r in data.get("records") or [] if r.get("error")] if isinstance(data, dict) else []
+    if not failed: return None
+    return f"{len(failed)} of {len(data['records'])} examples failed; first ({failed[0]['id']}): {failed[0]['error'][:300]}"
+
 def _report(out: dict) -> int:
     print(f"  report:  {out['html']}\n  results: {out['json']}\n  mlflow:  {out['tracking_uri']}  ({out['run_url']})")
+    if (f := _failures(out.get("json"))): print(f"  failed:  {f}", file=sys.stderr)       # the run went on; say so
     if out["error"]: print(f"  error:   {out['error']}", file=sys.stderr); return 1
     return 0
 

@@ -107,6 +107,12 @@ def _generation(cfg: ExperimentConfig, method) -> dict:
     gen.update({k: v for k, v in cfg.generation.model_dump().items() if v is not None})
     return gen
 
+def _engine_metrics(stats: dict) -> dict:
+    "The engine's numeric counters as summary metrics (`engine_retries`, `engine_retries_timeout`, ...), so they reach MLflow."
+    out = {f"engine_{k}": float(v) for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out.update({f"engine_retries_{k}": float(v) for k, v in (stats.get("retries_by_kind") or {}).items()})
+    return out
+
 def _engine_stats(engine) -> dict:
     "The engine's own counters (the batched decoder's prompt/decode split), through the cache wrapper."
     inner = getattr(engine, "inner", engine)
@@ -215,6 +221,7 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
                        n_planned=float(len(examples)))
         profile = dict(sections=timer.summary(), startup_s=startup_s, loop_s=loop_s, n_new=len(new), workers=workers,
                        engine=_engine_stats(engine))
+        summary.update(_engine_metrics(profile["engine"]))
         cache_stats = dict(hits=getattr(engine, "hits", 0), misses=getattr(engine, "misses", 0))
         return RunResult(config=cfg, config_hash=chash, slice_hash=shash, records=records, summary=summary, profile=profile,
                          wall_time_s=loop_s, startup_s=startup_s, n_resumed=len(done),
