@@ -189,7 +189,8 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
     """One MLflow trace per example, linked to the run: a root span with the question and the scored answer, and child
     spans laid end to end from the example's start (`step_spans`): one per engine call with its prompt, output, tokens
     and latency, and one per tool call with its arguments, observation, success and latency. Shown in the run's Traces
-    tab. Returns how many were logged."""
+    tab. An example served wholly from the response cache made no model call in this run: its trace is the root span
+    alone (attribute `cached`), and its steps are in the records, as every example's are. Returns how many were logged."""
     t = time.time_ns()
     for r in records[:limit]:
         total = int(max(r.latency_s, 1e-6) * 1e9)
@@ -200,7 +201,7 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
                         **{k: v for k, v in end.items() if k in ("termination", "iterations", "tool_calls", "failed_tool_calls")}},
             metadata={"mlflow.sourceRun": run_id}, experiment_id=self.experiment_id, start_time_ns=t)
         cur = t
-        for name, kind, inputs, outputs, attrs, dur_s, ok in step_spans(r.trace):
+        for name, kind, inputs, outputs, attrs, dur_s, ok in ([] if r.cached else step_spans(r.trace)):
             dur = int(max(dur_s or 0.0, 1e-6) * 1e9)
             sp = mlflow.start_span_no_context(name, span_type=kind, parent_span=root, inputs=inputs, start_time_ns=cur,
                                               attributes=attrs)
