@@ -44,11 +44,10 @@ def llama_extra_buffers_ok(model_path: str | Path) -> bool:
         p = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=600)
         known[key] = p.returncode                   # SIGILL on some machines, SIGSEGV on others: any failure counts
         tmp = memo.with_suffix(f".{os.getpid()}.tmp"); tmp.write_text(json.dumps(known, indent=1)); os.replace(tmp, memo)
-    rc = known[key]
-    if rc != 0:
-        how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
-        warnings.warn(f"llama.cpp's AMX kernels fail on this CPU ({how}); loading models without extra buffers")
-    _extra_buffers[key] = rc == 0
+        if p.returncode != 0:                          # said once, when found; later runs read the answer quietly
+            how = f"signal {-p.returncode}" if p.returncode < 0 else f"exit code {p.returncode}"
+            warnings.warn(f"llama.cpp's AMX kernels fail on this CPU ({how}); loading models without extra buffers")
+    _extra_buffers[key] = known[key] == 0
     return _extra_buffers[key]
 
 _params_lock = threading.Lock()
