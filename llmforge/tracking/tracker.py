@@ -89,7 +89,10 @@ class Tracker:
     "A thin, explicit-run-id wrapper over MlflowClient."
     def __init__(self, uri: str | None = None, experiment: str = "llmforge"):
         self.uri = uri or tracking_uri()
-        mlflow.set_tracking_uri(self.uri)
+        before = os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(self.uri)        # for MLflow's fluent APIs (tables, traces) in this process ...
+        if before is None: os.environ.pop("MLFLOW_TRACKING_URI", None)   # ... but not in the environment, where it
+        else: os.environ["MLFLOW_TRACKING_URI"] = before                # would redirect the next config's run
         self.client = MlflowClient(self.uri)
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
@@ -189,10 +192,14 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
     """One MLflow trace per example, linked to the run: a root span with the question and the scored answer, and child
     spans laid end to end from the example's start (`step_spans`): one per engine call with its prompt, output, tokens
     and latency, and one per tool call with its arguments, observation, success and latency. Shown in the run's Traces
-    tab. An example served wholly from the response cache made no model call in this run: its trace is the root span
-    alone (attribute `cached`), and its steps are in the records, as every example's are. Returns how many were logged."""
+    tab. An example served wholly from the response cache made no model call in this run and gets no trace (its steps
+    are in the records and the report, as every example's are); the run's tags say how many were traced and how many
+    were left out that way. Returns how many were logged."""
     t = time.time_ns()
-    for r in records[:limit]:
+    todo = [r for r in records[:limit] if not r.cached]
+    self.client.set_tag(run_id, "llmforge.traces", f"{len(todo)} traced; {sum(r.cached for r in records[:limit])} served "
+                        "from the response cache made no model call (their steps are in records.jsonl and the report)")
+    for r in todo:
         total = int(max(r.latency_s, 1e-6) * 1e9)
         end = next((s for s in r.trace if s.get("step") == "end"), {})
         root = mlflow.start_span_no_context(
@@ -201,7 +208,7 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
                         **{k: v for k, v in end.items() if k in ("termination", "iterations", "tool_calls", "failed_tool_calls")}},
             metadata={"mlflow.sourceRun": run_id}, experiment_id=self.experiment_id, start_time_ns=t)
         cur = t
-        for name, kind, inputs, outputs, attrs, dur_s, ok in ([] if r.cached else step_spans(r.trace)):
+        for name, kind, inputs, outputs, attrs, dur_s, ok in step_spans(r.trace):
             dur = int(max(dur_s or 0.0, 1e-6) * 1e9)
             sp = mlflow.start_span_no_context(name, span_type=kind, parent_span=root, inputs=inputs, start_time_ns=cur,
                                               attributes=attrs)
@@ -212,7 +219,7 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
                  end_time_ns=max(cur, t + total))
         t = max(cur, t + total) + 1000
     mlflow.flush_trace_async_logging()
-    return min(len(records), limit)
+    return len(todo)
 
 # %% ../../nbs/tracking/00_tracker.ipynb #57a07b05
 @patch
