@@ -17,8 +17,8 @@ from ..eval.scoring import scorers
 from ..core.paths import init_workdir
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem', 'run', 'compare', 'run_study',
-           'list_names', 'main']
+__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'PREP_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem', 'run', 'compare',
+           'run_study', 'list_names', 'main', 'load_prep', 'check_prep', 'prep']
 
 # %% ../../nbs/pipeline/03_cli.ipynb #37a11d87
 def parse_overrides(items: list[str] | None) -> dict:
@@ -229,7 +229,7 @@ class _Parser(argparse.ArgumentParser):
         print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr); sys.exit(2)
 
 def _parser() -> argparse.ArgumentParser:
-    "The command line: `run`, `list`, `validate`, `compare`, `init` and `data fetch`."
+    "The command line: `run`, `list`, `validate`, `compare`, `prep`, `init` and `data fetch`."
     p = _Parser(prog="llmforge", description="Compare LLM reasoning strategies on real benchmarks.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run experiment or study files (params/*.yaml) through the papermill templates")
@@ -256,6 +256,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--report-dir", default="reports")
     c.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
     c.add_argument("--quiet", action="store_true")
+    pr = sub.add_parser("prep", help="prepare training data (params/prep_*.yaml): ingest, clean, PII, dedup, decontaminate, format, split")
+    pr.add_argument("configs", nargs="+", metavar="config", help="prep YAML, e.g. params/prep_hh_dpo.yaml")
+    pr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set input=raw.jsonl --set output=out/ds")
+    pr.add_argument("--report-dir", default="reports")
+    pr.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
+    pr.add_argument("--quiet", action="store_true", help="don't stream the notebook's output")
     i = sub.add_parser("init", help="start a working folder: starter params/ and an empty reports/")
     i.add_argument("dir", nargs="?", default=".")
     d = sub.add_parser("data", help="benchmark data: `llmforge data fetch NAME` writes a registered dataset from the Hub")
@@ -281,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"next: cd {a.dir} && llmforge run params/quickstart.yaml")
             return 0
         if a.cmd == "data": return _data(a)
+        if a.cmd == "prep": return _prep_cmd(a)
         if a.cmd == "validate":
             for f in a.configs:
                 obj = load_any(f)
@@ -340,3 +347,86 @@ def _data(a) -> int:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr); return 2
     print(f"{a.name}: wrote {path} (use it with LLMFORGE_DATA_DIR={path.parent})")
     return 0
+
+# %% ../../nbs/pipeline/03_cli.ipynb #19eddf7e
+PREP_TEMPLATE = "prep.ipynb"
+
+def load_prep(path: str | os.PathLike, overrides: dict | None = None):
+    "Read and validate a prep file (`--set` overrides applied first); a `ConfigError` names each bad field."
+    from pydantic import ValidationError
+    from llmforge.prep.config import PrepConfig
+    from llmforge.pipeline.config import _read_yaml, _format_errors, set_dotted
+    data = _read_yaml(path, "prep")
+    for k, v in (overrides or {}).items(): set_dotted(data, k, v)
+    try: return PrepConfig.model_validate(data)
+    except ValidationError as e: raise ConfigError(_format_errors(e, str(path), "prep file")) from None
+
+def check_prep(cfg) -> dict:
+    "Check a prep config's inputs, model, template, NER model, benchmarks, split and output before any run; notes for stderr."
+    import importlib.util
+    from llmforge.prep.ingest import PrepError
+    from llmforge.prep.build import read_input
+    from llmforge.prep.format import template_text
+    ing, notes = read_input(cfg), []
+    if ing.malformed:
+        notes.append(f"{len(ing.malformed)} of {ing.records} records are malformed and kept out; first: {ing.malformed[0].source}: {ing.malformed[0].reason}")
+    tok = None
+    if cfg.model:
+        from llmforge.models.tokenizer import load_tokenizer
+        try: tok = load_tokenizer(cfg.model)
+        except (ValueError, FileNotFoundError, KeyError) as e: raise PrepError(f"model: {e.args[0] if e.args else e}") from None
+    try: template_text(cfg.template, tok)
+    except ValueError as e: raise PrepError(f"template: {e}") from None
+    ner = cfg.pii.ner_model
+    if cfg.pii.enabled and ner not in (None, "auto") and importlib.util.find_spec(ner) is None:
+        raise PrepError(f"pii.ner_model: spaCy pipeline {ner!r} is not installed (use 'auto', null, or pip install it)")
+    if cfg.decontaminate.enabled and cfg.decontaminate.benchmarks:
+        unknown = [b for b in cfg.decontaminate.benchmarks if b not in datasets]
+        if unknown: raise PrepError(f"decontaminate.benchmarks: unknown {', '.join(unknown)}; known: {', '.join(datasets.names())}")
+    counts = [v for v in cfg.split.sizes.values() if isinstance(v, int)]
+    if counts and sum(counts) > len(ing.rows):
+        raise PrepError(f"split.sizes: {sum(counts)} rows asked for, the input has {len(ing.rows)} usable rows")
+    out = Path(cfg.output)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "card.json").is_file())):
+        raise PrepError(f"output: {out} exists and is not a data set written by llmforge prep (no card.json); choose a new folder")
+    return {"rows": len(ing.rows), "malformed": len(ing.malformed), "notes": notes}
+
+# %% ../../nbs/pipeline/03_cli.ipynb #f5a6659a
+def prep(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
+         progress: bool = True) -> dict:
+    "Validate and check a prep file, create its MLflow run, execute the prep template, render and log the report."
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from llmforge.tracking.tracker import Tracker, tracking_uri
+    from llmforge.tracking.prep import start_prep_run
+    cfg = load_prep(config_path, overrides)
+    checked = check_prep(cfg)
+    for n in checked["notes"]: _note(n)
+    uri = cfg.tracking.uri or tracking_uri()
+    tracker = Tracker(uri, cfg.tracking.experiment)
+    run_id = start_prep_run(tracker, cfg, tags={"llmforge.config_file": str(config_path)})
+    reaped = tracker.reap_stale({"llmforge.config_hash": cfg.hash(), "llmforge.kind": "prep"}, took_over_by=run_id)
+    if reaped: _note(f"marked {len(reaped)} prep run(s) left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
+    status, err, paths = _execute(PREP_TEMPLATE, run_id, tracker, report_dir, f"{file_stem(cfg.name)}-{run_id[:8]}",
+                                  dict(config_path=str(Path(config_path).resolve()), overrides=json.dumps(overrides or {}),
+                                       run_id=run_id, tracking_uri=uri), kernel, progress)
+    tracker.end_run(run_id, status)
+    return _result(run_id, status, err, paths, uri, tracker, output=str(Path(cfg.output).resolve()))
+
+def _prep_cmd(a) -> int:
+    "`llmforge prep`: each config checked before any runs; one line per data set written."
+    from llmforge.prep.ingest import PrepError
+    try:
+        ov = parse_overrides(a.set)
+        for f in a.configs: check_prep(load_prep(f, ov))
+    except (ConfigError, PrepError) as e:
+        print(f"error: {e}", file=sys.stderr); return 2
+    rc = 0
+    for f in a.configs:
+        out = prep(f, ov, a.report_dir, a.kernel, progress=not a.quiet)
+        try: card = json.loads(Path(out["json"]).read_text())["card"]
+        except (OSError, ValueError, KeyError): card = None
+        if card: print(f"prep {out['run_id']} ({f}): {out['status']}  dataset {out['output']} ({card['dataset_hash'][:12]}): "
+                       + ", ".join(f"{k} {v}" for k, v in card["counts"]["splits"].items()))
+        else: print(f"prep {out['run_id']} ({f}): {out['status']}")
+        rc = max(rc, _report(out))
+    return rc

@@ -194,7 +194,7 @@ def _field(loc) -> str:
     parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or "-" in p or p in _UNION_TAGS))]
     return ".".join(parts) or "(top level)"
 
-def _format_errors(e: ValidationError, source: str) -> str:
+def _format_errors(e: ValidationError, source: str, what: str = "experiment") -> str:
     lines, unions = [], {}
     for err in e.errors():
         loc = _field(err["loc"])
@@ -211,8 +211,8 @@ def _format_errors(e: ValidationError, source: str) -> str:
         if m and err["type"] == "value_error": loc, msg = m.group(1), m.group(2)
         lines.append(f"  {loc}: {msg}")
     lines += [f"  {loc}: {value!r} is not allowed: expected {' or '.join(dict.fromkeys(alts))}" for loc, (value, alts) in unions.items()]
-    if len(lines) == 1: return f"invalid experiment {source}: {lines[0].strip()}"        # one problem, one line
-    return f"invalid experiment {source}:\n" + "\n".join(lines)
+    if len(lines) == 1: return f"invalid {what} {source}: {lines[0].strip()}"        # one problem, one line
+    return f"invalid {what} {source}:\n" + "\n".join(lines)
 
 def parse_config(data: dict, source: str = "<dict>") -> ExperimentConfig:
     "Validate a dict into an ExperimentConfig, raising `ConfigError` with one line per bad field."
@@ -231,12 +231,12 @@ def _yaml_where(path, e: yaml.YAMLError) -> str:
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
     return f"{where}: {getattr(e, 'problem', None) or str(e).splitlines()[0]}"
 
-def _read_yaml(path: str | os.PathLike) -> dict:
+def _read_yaml(path: str | os.PathLike, what: str = "experiment") -> dict:
     path = Path(path)
-    if not path.exists(): raise ConfigError(f"experiment file not found: {path}")
+    if not path.exists(): raise ConfigError(f"{what} file not found: {path}")
     try: data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e: raise ConfigError(f"invalid YAML in {_yaml_where(path, e)}") from None
-    if not isinstance(data, dict): raise ConfigError(f"invalid experiment {path}: expected a mapping at the top level")
+    if not isinstance(data, dict): raise ConfigError(f"invalid {what} {path}: expected a mapping at the top level")
     return data
 
 def load_config(path: str | os.PathLike, overrides: dict | None = None, arm: str | None = None) -> ExperimentConfig:
