@@ -278,6 +278,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from llmforge.pipeline.runner import check_inputs
     from llmforge.data.datasets import DatasetError
+    from llmforge.prep.ingest import PrepError
+    from llmforge.pipeline.config import is_prep, _read_yaml
     a = _parser().parse_args(argv)
     try:
         if a.cmd == "list": print(list_names(a.what)); return 0
@@ -290,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "prep": return _prep_cmd(a)
         if a.cmd == "validate":
             for f in a.configs:
+                if is_prep(_read_yaml(f)):
+                    cfg = load_prep(f); chk = check_prep(cfg)
+                    for n in chk["notes"]: _note(n)
+                    print(f"{f}: ok (prep {cfg.name}, config hash {cfg.hash()}, {chk['rows']} rows read)"); continue
                 obj = load_any(f)
                 for c in (obj.arms.values() if isinstance(obj, Study) else [obj]):
                     for n in check_inputs(c)["notes"]: _note(n)
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         objs = [load_any(f, ov) for f in a.configs]        # every file is validated before anything runs
         for obj in objs:                                   # ... and every dataset read
             for c in (obj.arms.values() if isinstance(obj, Study) else [obj]): check_inputs(c)
-    except (ConfigError, DatasetError) as e:
+    except (ConfigError, DatasetError, PrepError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
     rc = 0
     for f, obj in zip(a.configs, objs):

@@ -19,8 +19,8 @@ from ..eval.scoring import scorers
 
 # %% auto #0
 __all__ = ['SAFE_NAME', 'EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
-           'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'load_config', 'flatten',
-           'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study', 'parse_study',
+           'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'is_prep', 'load_config',
+           'flatten', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study', 'parse_study',
            'load_study', 'load_any']
 
 # %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
@@ -225,6 +225,10 @@ def is_study(data: dict) -> bool:
     "Whether a params file's data define a study (several arms) rather than one experiment."
     return isinstance(data, dict) and any(k in data for k in ("study", "arms", "sweep"))
 
+def is_prep(data: dict) -> bool:
+    "Whether a params file's data define a data preparation (`llmforge prep`): it has `input` and `format`."
+    return isinstance(data, dict) and "input" in data and "format" in data
+
 def _yaml_where(path, e: yaml.YAMLError) -> str:
     "`file:line:column: problem` for a YAML error (PyYAML's own message spans several lines)."
     mark = getattr(e, "problem_mark", None)
@@ -373,4 +377,5 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
 def load_any(path: str | os.PathLike, overrides: dict | None = None) -> ExperimentConfig | Study:
     "An experiment config or a study, whichever the file defines."
     data = _read_yaml(path)
+    if is_prep(data): raise ConfigError(f"{path} is a data preparation file (it has input and format): run it with `llmforge prep {path}`")
     return parse_study(data, str(path), overrides) if is_study(data) else _from_data(data, path, overrides)
