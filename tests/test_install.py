@@ -12,7 +12,9 @@ NEEDED = ["llmforge/resources/data/datasets.yaml", "llmforge/resources/data/know
           "llmforge/resources/data/benchmarks/SOURCES.md", "llmforge/resources/data/benchmarks/gsm8k_test.jsonl",
           "llmforge/resources/data/benchmarks/hotpotqa_dev_distractor_paragraphs.jsonl",
           "llmforge/resources/experiments/run.ipynb", "llmforge/resources/experiments/compare.ipynb",
-          "llmforge/resources/params/quickstart.yaml", "llmforge/pipeline/cli.py", "llmforge/core/plugins.py"]
+          "llmforge/resources/params/quickstart.yaml", "llmforge/pipeline/cli.py", "llmforge/core/plugins.py",
+          "llmforge/resources/experiments/prep.ipynb", "llmforge/resources/params/prep_hh_dpo.yaml",
+          "llmforge/resources/data/training/hh_rlhf_harmless_base_test.jsonl.gz", "llmforge/resources/data/training/SOURCES.md"]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
@@ -63,3 +65,9 @@ def test_non_editable_install_runs_from_an_empty_directory(wheel, tmp_path):
     assert run.info.status == "FINISHED" and run.data.metrics["n"] == 3
     report = json.loads(next((work / "reports").glob("quickstart-*.json")).read_text())
     assert len(report["records"]) == 3
+    # a prep file that reads the training data shipped in the package (`input: project:training/...`)
+    p = subprocess.run([cli, "prep", "params/prep_sft.yaml", "--set", "limit=40", "--set", "output=prepared/sft", "--quiet"],
+                       cwd=work, capture_output=True, text=True, env=env, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    card = json.loads((work / "prepared" / "sft" / "card.json").read_text())
+    assert card["counts"]["rows_in"] == 40 and sum(card["counts"]["splits"].values()) == card["counts"]["rows_out"] > 30

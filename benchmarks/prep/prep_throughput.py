@@ -4,19 +4,16 @@ The rows are generated (seeded) from word lists, with 2% exact duplicates, 2% ne
 with PII (emails, phones, cards, names) and 0.5% rows that contain a benchmark question, so every stage has work to do.
 The whole pipeline runs once through `llmforge.prep.build.prepare` (PII with the spaCy NER model, exact and near
 dedup, decontamination against every registered benchmark, SmolLM2's chat template, split); each stage's rows/s is
-taken from the result's timings. `--ner none` runs the PII stage with the pattern recognizers only.
+taken from the result's timings. `--ner none` runs the PII stage with the pattern recognizers only. A second comparison
+times the PII scan alone on 20k texts in one process and split over two (`pii.workers`).
 
-    python benchmarks/prep/throughput.py              # 100k rows
-    python benchmarks/prep/throughput.py --n 20000    # quicker
+    python benchmarks/prep/prep_throughput.py              # 100k rows
+    python benchmarks/prep/prep_throughput.py --n 20000    # quicker
 """
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Bench, timer
 import json, random, tempfile
 
-bench = Bench(__doc__, rounds=1)
-bench.parser.add_argument("--n", type=int, default=100_000)
-bench.parser.add_argument("--ner", default="auto", help="spaCy NER model for PII: auto (default) or none")
-a = bench.parse()
 
 from llmforge.prep.config import PrepConfig
 from llmforge.prep.build import prepare
@@ -48,19 +45,37 @@ def make_rows(n: int, seed: int = 0) -> list[dict]:
         rows.append({"instruction": ins, "output": out})
     return rows
 
-with tempfile.TemporaryDirectory() as d:
-    d = Path(d)
-    with timer() as t:
-        rows = make_rows(a.n)
-        (d / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    bench.fact(rows=a.n, generate_s=round(t.s, 2), mean_chars=round(sum(len(r["instruction"]) + len(r["output"]) for r in rows) / len(rows), 1))
-    cfg = PrepConfig(name="throughput", input=str(d / "rows.jsonl"), format="sft", output=str(d / "out"),
-                     pii={"ner_model": None if a.ner == "none" else a.ner}, max_tokens=512,
-                     split={"sizes": {"train": 0.98, "validation": 0.01, "test": 0.01}})
-    with timer() as t: res = prepare(cfg, log=lambda s: print(s, file=sys.stderr))
-    bench.fact(total_s=round(t.s, 1), rows_per_s_total=round(a.n / t.s, 1), ner_model=(res.info.get("pii") or {}).get("ner_model"),
-               rows_out=res.counts["rows_out"], exact_duplicates=res.counts["exact_duplicates"],
-               near_duplicates=res.counts["near_duplicates"], contaminated=sum(res.counts["contaminated"].values()),
-               pii_rows=res.counts["pii"]["rows_with_pii"])
-    bench.table("rows/s per stage", [{"stage": k, **v} for k, v in res.timings.items()])
-bench.save()
+def pii_workers(n_texts: int = 20_000):
+    "The PII scan alone on the rows' texts, in one process and in two."
+    from llmforge.prep.pii import PiiScanner
+    from llmforge.prep.build import scan_texts
+    texts = [t for r in make_rows(n_texts // 2, seed=1) for t in (r["instruction"], r["output"])]
+    sc = PiiScanner(ner_model=None if a.ner == "none" else a.ner); sc.scan(["warm up"])
+    out = {}
+    for w in (1, 2):
+        with timer() as t: scan_texts(sc, texts, w)
+        out[f"{w}_worker{'s' if w > 1 else ''}"] = {"texts": len(texts), "seconds": round(t.s, 1), "texts_per_s": round(len(texts) / t.s, 1)}
+    bench.table("PII scan: processes", [{"workers": k, **v} for k, v in out.items()])
+
+if __name__ == "__main__":          # the PII workers are spawned processes, which import this script
+    bench = Bench(__doc__, rounds=1)
+    bench.parser.add_argument("--n", type=int, default=100_000)
+    bench.parser.add_argument("--ner", default="auto", help="spaCy NER model for PII: auto (default) or none")
+    a = bench.parse()
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        with timer() as t:
+            rows = make_rows(a.n)
+            (d / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        bench.fact(rows=a.n, generate_s=round(t.s, 2), mean_chars=round(sum(len(r["instruction"]) + len(r["output"]) for r in rows) / len(rows), 1))
+        cfg = PrepConfig(name="throughput", input=str(d / "rows.jsonl"), format="sft", output=str(d / "out"),
+                         pii={"ner_model": None if a.ner == "none" else a.ner}, max_tokens=512,
+                         split={"sizes": {"train": 0.98, "validation": 0.01, "test": 0.01}})
+        with timer() as t: res = prepare(cfg, log=lambda s: print(s, file=sys.stderr))
+        bench.fact(total_s=round(t.s, 1), rows_per_s_total=round(a.n / t.s, 1), ner_model=(res.info.get("pii") or {}).get("ner_model"),
+                   rows_out=res.counts["rows_out"], exact_duplicates=res.counts["exact_duplicates"],
+                   near_duplicates=res.counts["near_duplicates"], contaminated=sum(res.counts["contaminated"].values()),
+                   pii_rows=res.counts["pii"]["rows_with_pii"])
+        bench.table("rows/s per stage", [{"stage": k, **v} for k, v in res.timings.items()])
+    pii_workers()
+    bench.save()
