@@ -69,7 +69,7 @@ if __name__ == "__main__":          # the PII workers are spawned processes, whi
             (d / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         bench.fact(rows=a.n, generate_s=round(t.s, 2), mean_chars=round(sum(len(r["instruction"]) + len(r["output"]) for r in rows) / len(rows), 1))
         cfg = PrepConfig(name="throughput", input=str(d / "rows.jsonl"), format="sft", output=str(d / "out"),
-                         pii={"ner_model": None if a.ner == "none" else a.ner}, max_tokens=512,
+                         pii={"ner_model": None if a.ner == "none" else a.ner, "cache": False}, max_tokens=512,
                          split={"sizes": {"train": 0.98, "validation": 0.01, "test": 0.01}})
         with timer() as t: res = prepare(cfg, log=lambda s: print(s, file=sys.stderr))
         bench.fact(total_s=round(t.s, 1), rows_per_s_total=round(a.n / t.s, 1), ner_model=(res.info.get("pii") or {}).get("ner_model"),
