@@ -12,6 +12,7 @@ LAYERS = {
     "data": 1, "models": 1,                       # datasets; model registry and GGUF files
     "engines": 2, "retrieval": 2,                 # generation backends; knowledge bases, indexes, retrievers
     "eval": 3, "tools": 3, "prep": 3,             # scorers, statistics, comparisons (no MLflow); agent tools; training-data prep
+    "train": 4,                                   # fine-tuning (TRL, PEFT)
     "methods": 4,                                 # naive, CoT, RAG, ReAct
     "tracking": 5, "report": 5,                   # all MLflow I/O; reports and charts
     "pipeline": 6,                                # plugins list, config, runner, CLI
