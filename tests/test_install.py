@@ -14,6 +14,7 @@ NEEDED = ["llmforge/resources/data/datasets.yaml", "llmforge/resources/data/know
           "llmforge/resources/experiments/run.ipynb", "llmforge/resources/experiments/compare.ipynb",
           "llmforge/resources/params/quickstart.yaml", "llmforge/pipeline/cli.py", "llmforge/core/plugins.py",
           "llmforge/resources/experiments/prep.ipynb", "llmforge/resources/params/prep_hh_dpo.yaml",
+          "llmforge/resources/experiments/train.ipynb", "llmforge/resources/params/train_dpo_hh.yaml",
           "llmforge/resources/data/training/hh_rlhf_harmless_base_test.jsonl.gz", "llmforge/resources/data/training/SOURCES.md"]
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ from ..eval.scoring import scorers
 from ..core.paths import init_workdir
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'PREP_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem', 'run', 'compare',
-           'run_study', 'list_names', 'main', 'load_prep', 'check_prep', 'prep']
+__all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'PREP_TEMPLATE', 'TRAIN_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem',
+           'run', 'compare', 'run_study', 'list_names', 'main', 'load_prep', 'check_prep', 'prep', 'load_train',
+           'check_train', 'train_run']
 
 # %% ../../nbs/pipeline/03_cli.ipynb #37a11d87
 def parse_overrides(items: list[str] | None) -> dict:
@@ -229,7 +230,7 @@ class _Parser(argparse.ArgumentParser):
         print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr); sys.exit(2)
 
 def _parser() -> argparse.ArgumentParser:
-    "The command line: `run`, `list`, `validate`, `compare`, `prep`, `init` and `data fetch`."
+    "The command line: `run`, `list`, `validate`, `compare`, `prep`, `train`, `init` and `data fetch`."
     p = _Parser(prog="llmforge", description="Compare LLM reasoning strategies on real benchmarks.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run experiment or study files (params/*.yaml) through the papermill templates")
@@ -262,6 +263,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--report-dir", default="reports")
     pr.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
     pr.add_argument("--quiet", action="store_true", help="don't stream the notebook's output")
+    t = sub.add_parser("train", help="fine-tune a model on a prepared data set (params/train_*.yaml): LoRA/full SFT or DPO")
+    t.add_argument("configs", nargs="+", metavar="config", help="training YAML, e.g. params/train_sft.yaml")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set max_steps=20")
+    t.add_argument("--report-dir", default="reports")
+    t.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
+    t.add_argument("--quiet", action="store_true", help="don't stream the notebook's output")
     i = sub.add_parser("init", help="start a working folder: starter params/ and an empty reports/")
     i.add_argument("dir", nargs="?", default=".")
     d = sub.add_parser("data", help="benchmark data: `llmforge data fetch NAME` writes a registered dataset from the Hub")
@@ -290,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if a.cmd == "data": return _data(a)
         if a.cmd == "prep": return _prep_cmd(a)
+        if a.cmd == "train": return _train_cmd(a)
         if a.cmd == "validate":
             for f in a.configs:
                 if is_prep(_read_yaml(f)):
@@ -434,5 +442,65 @@ def _prep_cmd(a) -> int:
         if card: print(f"prep {out['run_id']} ({f}): {out['status']}  dataset {out['output']} ({card['dataset_hash'][:12]}): "
                        + ", ".join(f"{k} {v}" for k, v in card["counts"]["splits"].items()))
         else: print(f"prep {out['run_id']} ({f}): {out['status']}")
+        rc = max(rc, _report(out))
+    return rc
+
+# %% ../../nbs/pipeline/03_cli.ipynb #44c7740a
+TRAIN_TEMPLATE = "train.ipynb"
+
+def load_train(path: str | os.PathLike, overrides: dict | None = None):
+    "Read and validate a training file (`--set` overrides applied first); a `ConfigError` names each bad field."
+    from pydantic import ValidationError
+    from llmforge.train.trainer import TrainConfig
+    from llmforge.pipeline.config import _read_yaml, _format_errors, set_dotted
+    data = _read_yaml(path, "training")
+    for k, v in (overrides or {}).items(): set_dotted(data, k, v)
+    try: return TrainConfig.model_validate(data)
+    except ValidationError as e: raise ConfigError(_format_errors(e, str(path), "training file")) from None
+
+def check_train(cfg) -> None:
+    "Check a training config's data, method, model and output before any run (`TrainError` in one line)."
+    from llmforge.train.trainer import TrainError, read_prepared, check_method
+    read_prepared(cfg.data, cfg.kind)
+    check_method(cfg.method)
+    m = cfg.model
+    if m not in models and (m.endswith(".gguf") or "/" in m or os.sep in m) and not Path(m).expanduser().exists() and m.count("/") != 1:
+        raise TrainError(f"model: {m!r} is not a registered model ({', '.join(models.names())}), an existing file or folder, or a Hub id")
+    out = Path(cfg.output)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not any(out.glob("checkpoint-*")) and not (out / "final").is_dir())):
+        raise TrainError(f"output: {out} exists and is not a training output folder (no checkpoint-* or final/); choose a new folder")
+
+# %% ../../nbs/pipeline/03_cli.ipynb #941903d5
+def train_run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
+              progress: bool = True) -> dict:
+    "Validate and check a training file, create its MLflow run, execute the training template, render and log the report."
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from llmforge.tracking.tracker import Tracker, tracking_uri
+    from llmforge.tracking.train import start_train_run
+    cfg = load_train(config_path, overrides)
+    check_train(cfg)
+    uri = cfg.tracking.uri or tracking_uri()
+    tracker = Tracker(uri, cfg.tracking.experiment)
+    run_id = start_train_run(tracker, cfg, tags={"llmforge.config_file": str(config_path), "llmforge.output": str(Path(cfg.output).resolve())})
+    reaped = tracker.reap_stale({"llmforge.output": str(Path(cfg.output).resolve()), "llmforge.kind": "train"}, took_over_by=run_id)
+    if reaped: _note(f"marked {len(reaped)} training run(s) left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
+    status, err, paths = _execute(TRAIN_TEMPLATE, run_id, tracker, report_dir, f"{file_stem(cfg.name)}-{run_id[:8]}",
+                                  dict(config_path=str(Path(config_path).resolve()), overrides=json.dumps(overrides or {}),
+                                       run_id=run_id, tracking_uri=uri), kernel, progress)
+    tracker.end_run(run_id, status)
+    return _result(run_id, status, err, paths, uri, tracker, output=str(Path(cfg.output).resolve()))
+
+def _train_cmd(a) -> int:
+    "`llmforge train`: each config checked before any runs."
+    from llmforge.train.trainer import TrainError
+    try:
+        ov = parse_overrides(a.set)
+        for f in a.configs: check_train(load_train(f, ov))
+    except (ConfigError, TrainError) as e:
+        print(f"error: {e}", file=sys.stderr); return 2
+    rc = 0
+    for f in a.configs:
+        out = train_run(f, ov, a.report_dir, a.kernel, progress=not a.quiet)
+        print(f"train {out['run_id']} ({f}): {out['status']}  output {out['output']}")
         rc = max(rc, _report(out))
     return rc

@@ -19,9 +19,9 @@ from ..eval.scoring import scorers
 
 # %% auto #0
 __all__ = ['SAFE_NAME', 'EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
-           'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'is_prep', 'load_config',
-           'flatten', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study', 'parse_study',
-           'load_study', 'load_any']
+           'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'is_prep', 'is_train',
+           'load_config', 'flatten', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study',
+           'parse_study', 'load_study', 'load_any']
 
 # %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
 class _Strict(BaseModel):
@@ -229,6 +229,10 @@ def is_prep(data: dict) -> bool:
     "Whether a params file's data define a data preparation (`llmforge prep`): it has `input` and `format`."
     return isinstance(data, dict) and "input" in data and "format" in data
 
+def is_train(data: dict) -> bool:
+    "Whether a params file's data define a fine-tuning run (`llmforge train`): it has `kind` and `data`."
+    return isinstance(data, dict) and "kind" in data and "data" in data
+
 def _yaml_where(path, e: yaml.YAMLError) -> str:
     "`file:line:column: problem` for a YAML error (PyYAML's own message spans several lines)."
     mark = getattr(e, "problem_mark", None)
@@ -378,4 +382,5 @@ def load_any(path: str | os.PathLike, overrides: dict | None = None) -> Experime
     "An experiment config or a study, whichever the file defines."
     data = _read_yaml(path)
     if is_prep(data): raise ConfigError(f"{path} is a data preparation file (it has input and format): run it with `llmforge prep {path}`")
+    if is_train(data): raise ConfigError(f"{path} is a training file (it has kind and data): run it with `llmforge train {path}`")
     return parse_study(data, str(path), overrides) if is_study(data) else _from_data(data, path, overrides)

@@ -1,0 +1,79 @@
+"""`llmforge train`: bad training files refused in one line before any run; a real LoRA SFT run through the CLI killed with
+SIGKILL after a checkpoint resumes from it when run again, and MLflow shows the killed run as KILLED."""
+import json, os, shutil, signal, subprocess, time
+from pathlib import Path
+import pytest
+from mlflow.tracking import MlflowClient
+from llmforge.pipeline.cli import main
+
+LLMFORGE = shutil.which("llmforge") or "llmforge"
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    "A small SFT prep folder and a small preference prep folder (no PII scan, for speed)."
+    d = tmp_path_factory.mktemp("prepared")
+    from llmforge.prep.config import PrepConfig
+    from llmforge.prep.build import prepare
+    for inp, fmt, out in (("project:training/self_instruct_seed_tasks.jsonl", "sft", "sft"),
+                          ("project:training/hh_rlhf_harmless_base_test.jsonl.gz", "preference", "pref")):
+        prepare(PrepConfig(input=inp, format=fmt, output=str(d / out), limit=40, pii={"enabled": False},
+                           decontaminate={"enabled": False}, max_tokens=256,
+                           split={"sizes": {"train": 0.8, "validation": 0.2}}), log=lambda s: None)
+    return d
+
+def yaml_for(data, kind="sft", out="run", extra="") -> str:
+    return f"name: t\nkind: {kind}\ndata: {data}\noutput: {out}\nmax_length: 256\ntracking: {{experiment: train-test}}\n{extra}"
+
+CASES = {
+    "unknown-kind":   (lambda d: yaml_for(d / "sft", kind="ppo"), "kind: 'ppo' is not allowed"),
+    "data-not-prep":  (lambda d: yaml_for(d), "is not a folder written by llmforge prep (no card.json)"),
+    "sft-on-pairs":   (lambda d: yaml_for(d / "pref", kind="sft"), "holds 'preference' rows; sft training needs 'sft' data"),
+    "dpo-on-sft":     (lambda d: yaml_for(d / "sft", kind="dpo"), "dpo training needs 'preference' data"),
+    "qlora-on-cpu":   (lambda d: yaml_for(d / "sft", extra="method: qlora\n"), "method: qlora needs a CUDA GPU"),
+    "unknown-field":  (lambda d: yaml_for(d / "sft", extra="lora: {rank: 8}\n"), "lora.rank: unknown field"),
+    "bad-lr":         (lambda d: yaml_for(d / "sft", extra="learning_rate: -1\n"), "learning_rate: -1"),
+    "model-missing":  (lambda d: yaml_for(d / "sft", extra="model: /nope/m.gguf\n"), "model: '/nope/m.gguf' is not a registered model"),
+}
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_training_file_refused(case, prepared, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    text, expected = CASES[case]
+    (tmp_path / "t.yaml").write_text(text(tmp_path if case == "data-not-prep" else prepared))
+    if case == "data-not-prep": (tmp_path / "run").mkdir()
+    rc = main(["train", "t.yaml", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and expected in err, err
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "reports").exists()
+
+def test_output_folder_of_something_else_is_refused(prepared, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").mkdir(); (tmp_path / "run" / "notes.txt").write_text("mine")
+    (tmp_path / "t.yaml").write_text(yaml_for(prepared / "sft"))
+    assert main(["train", "t.yaml", "--quiet"]) == 2
+    assert "output: run exists and is not a training output folder" in capsys.readouterr().err
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+@pytest.mark.slow
+def test_kill_9_then_resume(prepared, tmp_path):
+    "SIGKILL once checkpoint-2 is on disk; the same command again resumes from it and finishes all 6 steps."
+    (tmp_path / "t.yaml").write_text(yaml_for(prepared / "sft", extra="max_steps: 6\nbatch_size: 2\nlogging_steps: 1\nsave_steps: 2\n"))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    p = subprocess.Popen([LLMFORGE, "train", "t.yaml", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not (tmp_path / "run" / "checkpoint-2" / "trainer_state.json").exists():
+        assert p.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.5)
+    time.sleep(1.0)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert not (tmp_path / "run" / "final").exists()
+    q = subprocess.run([LLMFORGE, "train", "t.yaml", "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert q.returncode == 0, q.stdout + q.stderr
+    card = json.loads((tmp_path / "run" / "final" / "train_card.json").read_text())
+    assert card["global_step"] == 6 and card["resumed_from"].rsplit("checkpoint-", 1)[1] in ("2", "4"), card["resumed_from"]
+    c = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("train-test").experiment_id], order_by=["attributes.start_time ASC"])
+    assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
+    steps = [m.step for m in c.get_metric_history(runs[1].info.run_id, "loss")]
+    assert steps and min(steps) > 2 and max(steps) == 6, steps          # the resumed run logged only the steps it trained
