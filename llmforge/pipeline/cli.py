@@ -365,15 +365,19 @@ def _data(a) -> int:
 # %% ../../nbs/pipeline/03_cli.ipynb #19eddf7e
 PREP_TEMPLATE = "prep.ipynb"
 
+def _load_file(path: str | os.PathLike, overrides: dict | None, cls, what: str):
+    "Read a YAML file, apply dotted overrides, validate it into `cls`; a `ConfigError` names each bad field."
+    from pydantic import ValidationError
+    from llmforge.pipeline.config import _read_yaml, _format_errors, set_dotted
+    data = _read_yaml(path, what)
+    for k, v in (overrides or {}).items(): set_dotted(data, k, v)
+    try: return cls.model_validate(data)
+    except ValidationError as e: raise ConfigError(_format_errors(e, str(path), f"{what} file")) from None
+
 def load_prep(path: str | os.PathLike, overrides: dict | None = None):
     "Read and validate a prep file (`--set` overrides applied first); a `ConfigError` names each bad field."
-    from pydantic import ValidationError
     from llmforge.prep.config import PrepConfig
-    from llmforge.pipeline.config import _read_yaml, _format_errors, set_dotted
-    data = _read_yaml(path, "prep")
-    for k, v in (overrides or {}).items(): set_dotted(data, k, v)
-    try: return PrepConfig.model_validate(data)
-    except ValidationError as e: raise ConfigError(_format_errors(e, str(path), "prep file")) from None
+    return _load_file(path, overrides, PrepConfig, "prep")
 
 def check_prep(cfg) -> dict:
     "Check a prep config's inputs, model, template, NER model, benchmarks, split and output before any run; notes for stderr."
@@ -420,7 +424,12 @@ def prep(config_path: str, overrides: dict | None = None, report_dir: str = "rep
     run_id = start_prep_run(tracker, cfg, tags={"llmforge.config_file": str(config_path)})
     reaped = tracker.reap_stale({"llmforge.config_hash": cfg.hash(), "llmforge.kind": "prep"}, took_over_by=run_id)
     if reaped: _note(f"marked {len(reaped)} prep run(s) left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
-    status, err, paths = _execute(PREP_TEMPLATE, run_id, tracker, report_dir, f"{file_stem(cfg.name)}-{run_id[:8]}",
+    return _run_template(PREP_TEMPLATE, config_path, overrides, cfg, tracker, uri, run_id, report_dir, kernel, progress)
+
+def _run_template(template: str, config_path, overrides, cfg, tracker, uri: str, run_id: str, report_dir: str,
+                  kernel: str | None, progress: bool) -> dict:
+    "Execute a template for a config with an `output` folder, end its MLflow run, and return the result paths and ids."
+    status, err, paths = _execute(template, run_id, tracker, report_dir, f"{file_stem(cfg.name)}-{run_id[:8]}",
                                   dict(config_path=str(Path(config_path).resolve()), overrides=json.dumps(overrides or {}),
                                        run_id=run_id, tracking_uri=uri), kernel, progress)
     tracker.end_run(run_id, status)
@@ -450,13 +459,8 @@ TRAIN_TEMPLATE = "train.ipynb"
 
 def load_train(path: str | os.PathLike, overrides: dict | None = None):
     "Read and validate a training file (`--set` overrides applied first); a `ConfigError` names each bad field."
-    from pydantic import ValidationError
     from llmforge.train.trainer import TrainConfig
-    from llmforge.pipeline.config import _read_yaml, _format_errors, set_dotted
-    data = _read_yaml(path, "training")
-    for k, v in (overrides or {}).items(): set_dotted(data, k, v)
-    try: return TrainConfig.model_validate(data)
-    except ValidationError as e: raise ConfigError(_format_errors(e, str(path), "training file")) from None
+    return _load_file(path, overrides, TrainConfig, "training")
 
 def check_train(cfg) -> None:
     "Check a training config's data, method, model and output before any run (`TrainError` in one line)."
@@ -484,11 +488,7 @@ def train_run(config_path: str, overrides: dict | None = None, report_dir: str =
     run_id = start_train_run(tracker, cfg, tags={"llmforge.config_file": str(config_path), "llmforge.output": str(Path(cfg.output).resolve())})
     reaped = tracker.reap_stale({"llmforge.output": str(Path(cfg.output).resolve()), "llmforge.kind": "train"}, took_over_by=run_id)
     if reaped: _note(f"marked {len(reaped)} training run(s) left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
-    status, err, paths = _execute(TRAIN_TEMPLATE, run_id, tracker, report_dir, f"{file_stem(cfg.name)}-{run_id[:8]}",
-                                  dict(config_path=str(Path(config_path).resolve()), overrides=json.dumps(overrides or {}),
-                                       run_id=run_id, tracking_uri=uri), kernel, progress)
-    tracker.end_run(run_id, status)
-    return _result(run_id, status, err, paths, uri, tracker, output=str(Path(cfg.output).resolve()))
+    return _run_template(TRAIN_TEMPLATE, config_path, overrides, cfg, tracker, uri, run_id, report_dir, kernel, progress)
 
 def _train_cmd(a) -> int:
     "`llmforge train`: each config checked before any runs."
