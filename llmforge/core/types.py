@@ -9,11 +9,20 @@ from dataclasses import dataclass, field, asdict
 from typing import Any
 
 # %% auto #0
-__all__ = ['TASKS', 'GEN_FIELDS', 'canonical_json', 'stable_hash', 'file_hash', 'Example', 'GenerationRequest',
+__all__ = ['TASKS', 'GEN_FIELDS', 'flatten', 'canonical_json', 'stable_hash', 'file_hash', 'Example', 'GenerationRequest',
            'GenerationResult', 'EngineError', 'Engine', 'Prediction', 'Record', 'Registry', 'Timer', 'Context',
            'messages_to_prompt']
 
 # %% ../../nbs/core/00_types.ipynb #54da4f84
+def flatten(d: dict, prefix: str = "") -> dict:
+    "Nested dicts to dotted keys; lists stay values (how configs become MLflow params)."
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v: out.update(flatten(v, key + "."))
+        else: out[key] = v
+    return out
+
 def canonical_json(obj: Any) -> str:
     "JSON with sorted keys and no whitespace: the same content always gives the same string."
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

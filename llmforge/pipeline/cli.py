@@ -411,14 +411,15 @@ def check_prep(cfg) -> dict:
 
 # %% ../../nbs/pipeline/03_cli.ipynb #f5a6659a
 def prep(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
-         progress: bool = True) -> dict:
-    "Validate and check a prep file, create its MLflow run, execute the prep template, render and log the report."
+         progress: bool = True, cfg=None) -> dict:
+    """Validate and check a prep file, create its MLflow run, execute the prep template, render and log the report.
+    `cfg`: the file's config, already loaded and checked (`llmforge prep` checks every file before running any)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from llmforge.tracking.tracker import Tracker, tracking_uri
     from llmforge.tracking.prep import start_prep_run
-    cfg = load_prep(config_path, overrides)
-    checked = check_prep(cfg)
-    for n in checked["notes"]: _note(n)
+    if cfg is None:
+        cfg = load_prep(config_path, overrides)
+        for n in check_prep(cfg)["notes"]: _note(n)
     uri = cfg.tracking.uri or tracking_uri()
     tracker = Tracker(uri, cfg.tracking.experiment)
     run_id = start_prep_run(tracker, cfg, tags={"llmforge.config_file": str(config_path)})
@@ -435,24 +436,33 @@ def _run_template(template: str, config_path, overrides, cfg, tracker, uri: str,
     tracker.end_run(run_id, status)
     return _result(run_id, status, err, paths, uri, tracker, output=str(Path(cfg.output).resolve()))
 
-def _prep_cmd(a) -> int:
-    "`llmforge prep`: each config checked before any runs; one line per data set written."
-    from llmforge.prep.ingest import PrepError
+def _file_cmd(a, load, check, run, error_types, summary) -> int:
+    "`llmforge prep` / `llmforge train`: every file loaded and checked before any runs; one line per run, then its report."
     try:
         ov = parse_overrides(a.set)
-        for f in a.configs: check_prep(load_prep(f, ov))
-    except (ConfigError, PrepError) as e:
+        cfgs = [load(f, ov) for f in a.configs]
+        for c in cfgs: check(c)
+    except (ConfigError, *error_types) as e:
         print(f"error: {e}", file=sys.stderr); return 2
     rc = 0
-    for f in a.configs:
-        out = prep(f, ov, a.report_dir, a.kernel, progress=not a.quiet)
-        try: card = json.loads(Path(out["json"]).read_text())["card"]
-        except (OSError, ValueError, KeyError): card = None
-        if card: print(f"prep {out['run_id']} ({f}): {out['status']}  dataset {out['output']} ({card['dataset_hash'][:12]}): "
-                       + ", ".join(f"{k} {v}" for k, v in card["counts"]["splits"].items()))
-        else: print(f"prep {out['run_id']} ({f}): {out['status']}")
+    for f, c in zip(a.configs, cfgs):
+        out = run(f, ov, a.report_dir, a.kernel, progress=not a.quiet, cfg=c)
+        print(summary(f, out))
         rc = max(rc, _report(out))
     return rc
+
+def _prep_summary(f: str, out: dict) -> str:
+    try: card = json.loads(Path(out["json"]).read_text())["card"]
+    except (OSError, ValueError, KeyError): return f"prep {out['run_id']} ({f}): {out['status']}"
+    return (f"prep {out['run_id']} ({f}): {out['status']}  dataset {out['output']} ({card['dataset_hash'][:12]}): "
+            + ", ".join(f"{k} {v}" for k, v in card["counts"]["splits"].items()))
+
+def _prep_cmd(a) -> int:
+    from llmforge.prep.ingest import PrepError
+    def check(c):
+        for n in check_prep(c)["notes"]: _note(n)
+    return _file_cmd(a, load_prep, check, prep, (PrepError,), _prep_summary)
+
 
 # %% ../../nbs/pipeline/03_cli.ipynb #44c7740a
 TRAIN_TEMPLATE = "train.ipynb"
@@ -468,7 +478,7 @@ def check_train(cfg) -> None:
     read_prepared(cfg.data, cfg.kind)
     check_method(cfg.method)
     m = cfg.model
-    if m not in models and (m.endswith(".gguf") or "/" in m or os.sep in m) and not Path(m).expanduser().exists() and m.count("/") != 1:
+    if m not in models and not Path(m).expanduser().exists() and (m.endswith(".gguf") or m.startswith(("/", ".", "~"))):
         raise TrainError(f"model: {m!r} is not a registered model ({', '.join(models.names())}), an existing file or folder, or a Hub id")
     out = Path(cfg.output)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not any(out.glob("checkpoint-*")) and not (out / "final").is_dir())):
@@ -476,13 +486,14 @@ def check_train(cfg) -> None:
 
 # %% ../../nbs/pipeline/03_cli.ipynb #941903d5
 def train_run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
-              progress: bool = True) -> dict:
-    "Validate and check a training file, create its MLflow run, execute the training template, render and log the report."
+              progress: bool = True, cfg=None) -> dict:
+    """Validate and check a training file, create its MLflow run, execute the training template, render and log the report.
+    `cfg`: the file's config, already loaded and checked."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from llmforge.tracking.tracker import Tracker, tracking_uri
     from llmforge.tracking.train import start_train_run
-    cfg = load_train(config_path, overrides)
-    check_train(cfg)
+    if cfg is None:
+        cfg = load_train(config_path, overrides); check_train(cfg)
     uri = cfg.tracking.uri or tracking_uri()
     tracker = Tracker(uri, cfg.tracking.experiment)
     run_id = start_train_run(tracker, cfg, tags={"llmforge.config_file": str(config_path), "llmforge.output": str(Path(cfg.output).resolve())})
@@ -491,16 +502,7 @@ def train_run(config_path: str, overrides: dict | None = None, report_dir: str =
     return _run_template(TRAIN_TEMPLATE, config_path, overrides, cfg, tracker, uri, run_id, report_dir, kernel, progress)
 
 def _train_cmd(a) -> int:
-    "`llmforge train`: each config checked before any runs."
     from llmforge.train.trainer import TrainError
-    try:
-        ov = parse_overrides(a.set)
-        for f in a.configs: check_train(load_train(f, ov))
-    except (ConfigError, TrainError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
-    rc = 0
-    for f in a.configs:
-        out = train_run(f, ov, a.report_dir, a.kernel, progress=not a.quiet)
-        print(f"train {out['run_id']} ({f}): {out['status']}  output {out['output']}")
-        rc = max(rc, _report(out))
-    return rc
+    return _file_cmd(a, load_train, check_train, train_run, (TrainError,),
+                     lambda f, out: f"train {out['run_id']} ({f}): {out['status']}  output {out['output']}")
+

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ..core.types import stable_hash
+from ..core.types import stable_hash, flatten
 from ..data.datasets import datasets
 from ..engines.base import engines
 from ..models.registry import models
@@ -20,7 +20,7 @@ from ..eval.scoring import scorers
 # %% auto #0
 __all__ = ['SAFE_NAME', 'EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
            'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'is_prep', 'is_train',
-           'load_config', 'flatten', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study',
+           'load_config', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study',
            'parse_study', 'load_study', 'load_any']
 
 # %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
@@ -265,15 +265,6 @@ def _from_data(data: dict, path, overrides: dict | None = None, arm: str | None 
     return parse_config(data, str(path))
 
 # %% ../../nbs/pipeline/01_config.ipynb #377e0ecf
-def flatten(d: dict, prefix: str = "") -> dict:
-    "Nested dicts to dotted keys; lists stay values."
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v: out.update(flatten(v, key + "."))
-        else: out[key] = v
-    return out
-
 def set_dotted(d: dict, dotted: str, value: Any):
     "Set `d['a']['b'] = value` for `dotted='a.b'`, creating dicts on the way."
     *parts, last = dotted.split(".")
