@@ -77,3 +77,66 @@ def test_kill_9_then_resume(prepared, tmp_path):
     assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
     steps = [m.step for m in c.get_metric_history(runs[1].info.run_id, "loss")]
     assert steps and min(steps) > 2 and max(steps) == 6, steps          # the resumed run logged only the steps it trained
+
+
+def study_yaml(data, extra="") -> str:
+    return (f"study: tiny\ntrain: {{kind: dpo, data: {data}, output: runs/tiny, max_length: 256, learning_rate: 5.0e-5, "
+            "batch_size: 1, grad_accum: 2, logging_steps: 1, save_steps: 50}\n"
+            "sweep: {beta: [0.1]}\n"
+            "evaluate:\n  preference: {split: validation}\n  responses: {split: validation, max_tokens: 16}\n"
+            "  benchmarks: {quick: {dataset: quickstart, n: 2}}\n  limit: 2\n"
+            f"tracking: {{experiment: study-test}}\n{extra}")
+
+STUDY_CASES = {
+    "bad-sweep-value": ("sweep: {beta: [-1]}\n", "arm 'beta--1'"),
+    "model-in-benchmark": ("evaluate: {benchmarks: {q: {dataset: quickstart, model: x}}}\n", "set by the study"),
+    "unknown-dataset": ("evaluate: {preference: {split: validation}, responses: null, benchmarks: {q: {dataset: nosuch}}}\n", "dataset: 'nosuch' is not one of"),
+    "missing-split": ("evaluate: {preference: {split: test}}\n", "has no test split"),
+    "no-arms": ("sweep: {}\n", "needs at least one arm"),
+}
+
+@pytest.mark.parametrize("case", list(STUDY_CASES))
+def test_bad_tuning_study_refused(case, prepared, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    extra, expected = STUDY_CASES[case]
+    text = study_yaml(prepared / "pref")
+    key = extra.split(":")[0]
+    text = "\n".join(l for l in text.splitlines() if not l.startswith(key + ":") and not (key == "evaluate" and l.startswith("  "))) + "\n" + extra
+    (tmp_path / "s.yaml").write_text(text)
+    rc = main(["train", "s.yaml", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs").exists()
+    assert main(["run", "s.yaml"]) == 2 and "run it with `llmforge train" in capsys.readouterr().err
+
+@pytest.mark.slow
+def test_tuning_study_trains_judges_and_resumes(prepared, tmp_path):
+    "One DPO arm, trained one step, judged against its base (preference, responses, a benchmark through the runner); a re-run trains nothing."
+    (tmp_path / "s.yaml").write_text(study_yaml(prepared / "pref"))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    cmd = [LLMFORGE, "train", "s.yaml", "--set", "max_steps=1", "--set", "train_size=4", "--quiet"]
+    p = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    final = tmp_path / "runs" / "tiny" / "beta-0.1" / "final"
+    card = json.loads((final / "train_card.json").read_text())
+    assert card["global_step"] == 1 and card["config"]["train_size"] == 4 and (final / "adapter_model.safetensors").is_file()
+    out = json.loads(next((tmp_path / "reports").glob("tiny-*.json")).read_text())
+    row = out["table"][0]
+    assert row["arm"] == "beta-0.1" and row["preference/preference_accuracy"]["base"] == 0.5 and row["preference/preference_accuracy"]["n"] == 2
+    assert {"preference/likelihood_accuracy", "responses/response_tokens", "quick/accuracy"} <= set(row), row.keys()
+    assert out["findings"][0].startswith("beta-0.1 changes preference accuracy by ")
+    c = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("study-test").experiment_id])
+    by_kind = {}
+    for r in runs: by_kind.setdefault(r.data.tags.get("llmforge.kind"), []).append(r)
+    parent = by_kind["tune-study"][0]
+    assert parent.info.status == "FINISHED" and "beta-0.1.preference.preference_accuracy.p_holm" in parent.data.metrics
+    assert by_kind["train"][0].data.tags["mlflow.parentRunId"] == parent.info.run_id
+    evals = [r for r in by_kind["eval"] if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted((r.data.tags["llmforge.eval"], r.data.tags["llmforge.arm"]) for r in evals) == [
+        ("preference", "base"), ("preference", "beta-0.1"), ("responses", "base"), ("responses", "beta-0.1")]
+    bench = [r for r in runs if r.data.tags.get("llmforge.arm") in ("base", "beta-0.1") and r.data.tags.get("llmforge.kind") not in ("eval",)]
+    assert {r.data.params.get("engine.kind") for r in bench} == {"transformers"}, [r.data.params for r in bench]
+    q = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    assert q.returncode == 0 and "arm beta-0.1: already trained" in q.stderr, q.stderr[-3000:]
+    assert json.loads((final / "train_card.json").read_text()) == card          # not trained again

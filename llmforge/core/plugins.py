@@ -16,6 +16,7 @@ BUILTIN_PLUGINS = (
     "llmforge.engines.llama_cpp",    # engines: llama_cpp
     "llmforge.engines.http",         # engines: openai, hf_inference
     "llmforge.engines.mock",         # engines: mock (unit tests)
+    "llmforge.engines.transformers", # engines: transformers (tuned models and their bases)
     "llmforge.data.datasets",        # datasets: data/datasets.yaml
     "llmforge.retrieval.kb",         # knowledge bases (data/knowledge_bases.yaml), retrievers
     "llmforge.eval.scoring",         # scorers: exact_match, f1, contains, numeric, choice

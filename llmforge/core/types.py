@@ -121,6 +121,10 @@ class Engine:
         "Raise `ValueError` naming the field when an experiment's engine settings cannot work with this engine."
 
     @classmethod
+    def check_model(cls, model: str) -> None:
+        "Raise `ValueError` naming `model` when an engine that loads weights itself cannot load it (`needs_local_model` engines are checked by the config)."
+
+    @classmethod
     def run_options(cls, batch_size) -> dict:
         "Engine options implied by the runner's `batch_size` (llama.cpp decodes that many sequences in one step)."
         return {}

@@ -10,7 +10,7 @@ from ..core.paths import home_dir
 from .registry import models, gguf_sha256
 
 # %% auto #0
-__all__ = ['load_tokenizer', 'has_chat_template']
+__all__ = ['TEMPLATES', 'TEMPLATE_NAMES', 'load_tokenizer', 'has_chat_template', 'template_text', 'render']
 
 # %% ../../nbs/models/01_tokenizer.ipynb #6ec748ca
 _CACHE: dict[str, object] = {}
@@ -53,3 +53,55 @@ def load_tokenizer(model: str):
 def has_chat_template(tok) -> bool:
     "Whether the tokenizer carries a chat template of its own."
     return bool(getattr(tok, "chat_template", None))
+
+# %% ../../nbs/models/01_tokenizer.ipynb #d1330690
+TEMPLATES = {
+    "chatml": ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+               "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"),
+    "llama2": ("{% if messages[0].role == 'system' %}{% set sys = messages[0].content %}{% set msgs = messages[1:] %}"
+               "{% else %}{% set sys = '' %}{% set msgs = messages %}{% endif %}"
+               "{% for m in msgs %}{% if m.role == 'assistant' %} {{ m.content }} </s>"
+               "{% else %}<s>[INST] {% if loop.first and sys %}<<SYS>>\n{{ sys }}\n<</SYS>>\n\n{% endif %}{{ m.content }} [/INST]{% endif %}"
+               "{% endfor %}"),
+    "gemma": ("{{ bos_token }}{% if messages[0].role == 'system' %}{% set sys = messages[0].content + '\n\n' %}"
+              "{% set msgs = messages[1:] %}{% else %}{% set sys = '' %}{% set msgs = messages %}{% endif %}"
+              "{% for m in msgs %}<start_of_turn>{{ 'model' if m.role == 'assistant' else 'user' }}\n"
+              "{% if loop.first %}{{ sys }}{% endif %}{{ m.content }}<end_of_turn>\n{% endfor %}"
+              "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"),
+    "alpaca": ("{% if messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% set msgs = messages[1:] %}"
+               "{% else %}Below is an instruction that describes a task{% if input %}, paired with an input that provides "
+               "further context{% endif %}. Write a response that appropriately completes the request.\n\n"
+               "{% set msgs = messages %}{% endif %}"
+               "{% set ns = namespace(last=-1) %}{% for m in msgs %}{% if m.role == 'user' %}{% set ns.last = loop.index0 %}{% endif %}{% endfor %}"
+               "{% for m in msgs %}{% if m.role == 'assistant' %}### Response:\n{{ m.content }}{{ eos_token }}\n\n"
+               "{% elif instruction and loop.index0 == ns.last %}### Instruction:\n{{ instruction }}\n\n"
+               "{% if input %}### Input:\n{{ input }}\n\n{% endif %}"
+               "{% else %}### Instruction:\n{{ m.content }}\n\n{% endif %}{% endfor %}"
+               "{% if add_generation_prompt %}### Response:\n{% endif %}"),
+    "completion": ("{% for m in messages %}{{ m.content }}{% if m.role == 'assistant' %}{{ eos_token }}{% endif %}{{ '\\n\\n' }}{% endfor %}"),
+}
+TEMPLATE_NAMES = tuple(TEMPLATES) + ("model",)
+
+# %% ../../nbs/models/01_tokenizer.ipynb #22e671ed
+def template_text(template: str, tokenizer=None) -> str:
+    "The Jinja source of a template name (`model`: the tokenizer's own)."
+    if template == "model":
+        own = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
+        if not own: raise ValueError("template 'model' needs a target model with a chat template of its own; "
+                                     f"this one has none: use one of {', '.join(TEMPLATES)}")
+        return own
+    if template not in TEMPLATES: raise ValueError(f"unknown template {template!r}; expected one of {', '.join(TEMPLATE_NAMES)}")
+    return TEMPLATES[template]
+
+_JINJA = {}
+def render(messages: list[dict], template: str, tokenizer=None, add_generation_prompt: bool = False, **extra) -> str:
+    "Messages as text through a template (a name from `TEMPLATE_NAMES`), with the tokenizer's special tokens when given."
+    src = template_text(template, tokenizer)
+    if tokenizer is not None:
+        return tokenizer.apply_chat_template(messages, chat_template=src, tokenize=False,
+                                             add_generation_prompt=add_generation_prompt, **extra)
+    if src not in _JINJA:
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        _JINJA[src] = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(src)
+    return _JINJA[src].render(messages=messages, add_generation_prompt=add_generation_prompt,
+                              **{"bos_token": "", "eos_token": "", **extra})

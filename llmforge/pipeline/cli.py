@@ -19,7 +19,7 @@ from ..core.paths import init_workdir
 # %% auto #0
 __all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'PREP_TEMPLATE', 'TRAIN_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem',
            'run', 'compare', 'run_study', 'list_names', 'main', 'load_prep', 'check_prep', 'prep', 'load_train',
-           'check_train', 'train_run']
+           'check_train', 'train_run', 'check_tune_study', 'train_arms', 'evaluate_arms', 'tune_study_run']
 
 # %% ../../nbs/pipeline/03_cli.ipynb #37a11d87
 def parse_overrides(items: list[str] | None) -> dict:
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     from llmforge.pipeline.runner import check_inputs
     from llmforge.data.datasets import DatasetError
     from llmforge.prep.ingest import PrepError
-    from llmforge.pipeline.config import is_prep, _read_yaml
+    from llmforge.pipeline.config import is_prep, is_train, _read_yaml
     a = _parser().parse_args(argv)
     try:
         if a.cmd == "list": print(list_names(a.what)); return 0
@@ -300,10 +300,14 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "train": return _train_cmd(a)
         if a.cmd == "validate":
             for f in a.configs:
-                if is_prep(_read_yaml(f)):
+                data = _read_yaml(f)
+                if is_prep(data):
                     cfg = load_prep(f); chk = check_prep(cfg)
                     for n in chk["notes"]: _note(n)
                     print(f"{f}: ok (prep {cfg.name}, config hash {cfg.hash()}, {chk['rows']} rows read)"); continue
+                if is_train(data) or ("study" in data and "train" in data):
+                    cfg = load_train(f); check_train(cfg)
+                    print(f"{f}: ok ({'tuning study ' + cfg.name + ', arms: ' + ', '.join(cfg.arms) if hasattr(cfg, 'arms') else 'training ' + cfg.name})"); continue
                 obj = load_any(f)
                 for c in (obj.arms.values() if isinstance(obj, Study) else [obj]):
                     for n in check_inputs(c)["notes"]: _note(n)
@@ -470,11 +474,15 @@ TRAIN_TEMPLATE = "train.ipynb"
 def load_train(path: str | os.PathLike, overrides: dict | None = None):
     "Read and validate a training file (`--set` overrides applied first); a `ConfigError` names each bad field."
     from llmforge.train.trainer import TrainConfig
+    from llmforge.pipeline.config import _read_yaml
+    from llmforge.pipeline.tune_study import is_tune_study, load_tune_study
+    if is_tune_study(_read_yaml(path, "training")): return load_tune_study(path, overrides)   # a study: arms trained and judged
     return _load_file(path, overrides, TrainConfig, "training")
 
 def check_train(cfg) -> None:
     "Check a training config's data, method, model and output before any run (`TrainError` in one line)."
     from llmforge.train.trainer import TrainError, read_prepared, check_method
+    if hasattr(cfg, "arms"): return check_tune_study(cfg)            # a tuning study
     read_prepared(cfg.data, cfg.kind)
     check_method(cfg.method)
     m = cfg.model
@@ -486,17 +494,20 @@ def check_train(cfg) -> None:
 
 # %% ../../nbs/pipeline/03_cli.ipynb #941903d5
 def train_run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
-              progress: bool = True, cfg=None) -> dict:
+              progress: bool = True, cfg=None, parent_run_id: str | None = None) -> dict:
     """Validate and check a training file, create its MLflow run, execute the training template, render and log the report.
-    `cfg`: the file's config, already loaded and checked."""
+    `cfg`: the file's config, already loaded and checked; `parent_run_id`: a study's run, of which this run is a child.
+    A tuning study file (`study:` and `train:`) trains and judges its arms (`llmforge.pipeline.tune_study`)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from llmforge.tracking.tracker import Tracker, tracking_uri
     from llmforge.tracking.train import start_train_run
     if cfg is None:
         cfg = load_train(config_path, overrides); check_train(cfg)
+    if hasattr(cfg, "arms"): return tune_study_run(config_path, overrides, report_dir, kernel, progress, cfg=cfg)
     uri = cfg.tracking.uri or tracking_uri()
     tracker = Tracker(uri, cfg.tracking.experiment)
-    run_id = start_train_run(tracker, cfg, tags={"llmforge.config_file": str(config_path), "llmforge.output": str(Path(cfg.output).resolve())})
+    run_id = start_train_run(tracker, cfg, tags={"llmforge.config_file": str(config_path), "llmforge.output": str(Path(cfg.output).resolve()),
+                                                 **({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})})
     reaped = tracker.reap_stale({"llmforge.output": str(Path(cfg.output).resolve()), "llmforge.kind": "train"}, took_over_by=run_id)
     if reaped: _note(f"marked {len(reaped)} training run(s) left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
     return _run_template(TRAIN_TEMPLATE, config_path, overrides, cfg, tracker, uri, run_id, report_dir, kernel, progress)
@@ -506,3 +517,110 @@ def _train_cmd(a) -> int:
     return _file_cmd(a, load_train, check_train, train_run, (TrainError,),
                      lambda f, out: f"train {out['run_id']} ({f}): {out['status']}  output {out['output']}")
 
+
+# %% ../../nbs/pipeline/03_cli.ipynb #61b9bfd0
+def _ts():
+    "The tuning-study module, imported when a study runs (it loads the trainer, and with it transformers)."
+    from llmforge.pipeline import tune_study
+    return tune_study
+
+def check_tune_study(study) -> None:
+    "`TrainError` or `ConfigError` in one line for anything in the study that cannot run."
+    ts = _ts()
+    from llmforge.pipeline.config import parse_config
+    from llmforge.train.evaluate import read_split
+    for c in study.arms.values():
+        if not ts.trained(c): check_train(c)
+    for fam in ("preference", "responses"):
+        if getattr(study.evaluate, fam) is not None: read_split(study.data, getattr(study.evaluate, fam).split, 1)
+    for name, b in study.evaluate.benchmarks.items():
+        parse_config({**b, "name": f"{study.name}-{name}", "model": study.base_model, "engine": ts.served(study)},
+                     f"{study.source} (evaluate.benchmarks.{name})")
+
+# %% ../../nbs/pipeline/03_cli.ipynb #05aeaa42
+def train_arms(study, parent: str, overrides: dict | None, report_dir: str, kernel, progress: bool) -> dict:
+    "Train every arm not trained yet (as child runs of `parent`); returns label -> 'trained' / 'FINISHED' / an error."
+    ts = _ts()
+    out = {}
+    for label, cfg in study.arms.items():
+        if ts.trained(cfg): out[label] = "trained"; _note(f"arm {label}: already trained in {cfg.output}"); continue
+        if progress: print(f"[study {study.name}] train arm {label}", flush=True)
+        check_train(cfg)
+        res = train_run(str(ts.arm_file(study, label)), None, report_dir, kernel, progress, cfg=cfg, parent_run_id=parent)
+        out[label] = res["status"] if res["status"] == "FINISHED" else (res["error"] or res["status"])
+    return out
+
+def evaluate_arms(study, labels: list[str], parent: str, tracker, report_dir: str, kernel, progress: bool) -> dict:
+    "Judge the base and the trained arms `labels`: family -> label -> (run id, records); benchmark studies' results under 'studies'."
+    ts = _ts()
+    from llmforge.tracking.runs import load_run
+    models, ev, out = ts.models_of(study, labels), study.evaluate, {}
+    for fam, fn in (("preference", lambda l, m: ts.preference_for(study, l, m)), ("responses", lambda l, m: ts.responses_for(study, m))):
+        if getattr(ev, fam) is None: continue
+        for label, model in models.items():
+            if progress: print(f"[study {study.name}] {fam}: {label}", flush=True)
+            recs = fn(label, model)
+            rid = ts.log_eval_run(tracker, f"{study.name}-{fam}-{label}", recs, parent, {"llmforge.arm": label, "llmforge.eval": fam},
+                               {"model": model, "data": str(Path(study.data).resolve()), "split": getattr(ev, fam).split})
+            out.setdefault(fam, {})[label] = (rid, recs)
+    out["studies"] = {}
+    for name in ev.benchmarks:
+        if progress: print(f"[study {study.name}] benchmark {name}", flush=True)
+        res = run_study(str(ts.benchmark_study(study, name, models)), None, report_dir, kernel, progress)
+        out["studies"][name] = res
+        out[name] = {k: (a["run_id"], load_run(a["run_id"], k, tracker.client).records)
+                     for k, a in res["arms"].items() if a["status"] == "FINISHED"}
+    return out
+
+# %% ../../nbs/pipeline/03_cli.ipynb #8d8126a5
+def tune_study_run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
+                   progress: bool = True, cfg=None) -> dict:
+    "Train, judge and compare a tuning study; the study's MLflow run holds the table and the finding. Returns ids and paths."
+    ts = _ts()
+    from llmforge.tracking.runs import start_comparison_run
+    from llmforge.tracking.tracker import Tracker, tracking_uri
+    study = cfg or ts.load_tune_study(config_path, overrides)
+    uri = study.tracking.uri or tracking_uri()
+    tracker = Tracker(uri, study.tracking.experiment)
+    parent = start_comparison_run(tracker, study.name, kind="tune-study", description=study.config.description,
+                                  tags={"llmforge.config_file": str(config_path), "llmforge.output": str(study.output.resolve())})
+    reaped = tracker.reap_stale({"llmforge.kind": "tune-study", "mlflow.runName": study.name}, took_over_by=parent)
+    if reaped: _note(f"marked {len(reaped)} run(s) of study {study.name} left RUNNING by a killed process as KILLED: {', '.join(reaped)}")
+    tracker.log_params(parent, {"study": study.name, "arms": ",".join(study.arms), "base_model": study.base_model,
+                                "data": str(Path(study.data).resolve()), "dataset_hash": ts._data_hash(study)})
+    tracker.log_artifact(parent, config_path, "config")
+    status = train_arms(study, parent, overrides, report_dir, kernel, progress)
+    done = [k for k, s in status.items() if s in ("trained", "FINISHED")]
+    ev = evaluate_arms(study, done, parent, tracker, report_dir, kernel, progress) if done else {"studies": {}}
+    links, runs, metrics = {}, {}, {}
+    for fam, labelled in ev.items():
+        if fam == "studies" or len(labelled) < 2: continue
+        metrics[fam] = ts.METRICS.get(fam) or ts._quality_metrics(labelled)
+        runs[fam] = {k: r for k, (_, r) in labelled.items()}
+        if fam in ts.METRICS:
+            c = compare([f"{k}={rid}" for k, (rid, _) in labelled.items()], baseline="base", metrics=list(metrics[fam]),
+                        seed=study.compare.seed, confidence=study.compare.confidence, ci_method=study.compare.ci_method,
+                        experiment=study.tracking.experiment, name=f"{study.name}-{fam}", report_dir=report_dir, kernel=kernel,
+                        progress=False, tracking_uri=uri, title=f"{study.name}: {fam}, base vs tuned")
+            links[fam] = c["html"]
+    links.update({name: r.get("html") for name, r in ev["studies"].items()})
+    table = ts.study_table(runs, metrics, study.compare.confidence, study.compare.seed)
+    names = {**ts.NAMES, **{f"{b}/{m}": f"{b} {m.replace('_', ' ')}" for b in study.evaluate.benchmarks for m in metrics.get(b, ())}}
+    findings = [ts.finding(r, names) for r in table]
+    stem = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', study.name)}-{parent[:8]}"
+    paths = {ext: Path(report_dir) / f"{stem}.{ext}" for ext in ("html", "json")}
+    paths["ipynb"] = paths["html"]                      # the page is written directly, not from a notebook
+    paths["json"].parent.mkdir(parents=True, exist_ok=True)
+    paths["json"].write_text(json.dumps({"study": study.name, "arms": status, "table": table, "findings": findings, "links": links}, indent=1, default=str))
+    ts.write_study_report(study, table, findings, links, paths["html"])
+    for p in (paths["json"], paths["html"]): tracker.log_artifact(parent, p, "report")
+    tracker.log_metrics(parent, {f"{r['arm']}.{k.replace('/', '.')}.{s}": v[s] for r in table for k, v in r.items() if k != "arm"
+                                 for s in ("diff", "low", "high", "p_holm")})
+    failed = {k: s for k, s in status.items() if s not in ("trained", "FINISHED")}
+    bad = [n for n, r in ev["studies"].items() if r["status"] != "FINISHED"]
+    err = "; ".join([f"arm {k}: {s}" for k, s in failed.items()] + [f"benchmark {n}: {ev['studies'][n]['error']}" for n in bad]) or None
+    st = "FINISHED" if not err else "FAILED"
+    tracker.end_run(parent, st)
+    if progress:
+        for f in findings: print(f"[study {study.name}] {f}", flush=True)
+    return _result(parent, st, err, paths, uri, tracker, output=str(study.output.resolve()), findings=findings, table=table)

@@ -171,7 +171,9 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_known(self):
-        if not engines.get(self.engine.kind).needs_local_model or self.model in models: return self
+        eng = engines.get(self.engine.kind)
+        if not eng.needs_local_model: eng.check_model(self.model); return self
+        if self.model in models: return self
         if not _is_path(self.model):
             raise ValueError(f"model: {self.model!r} is not one of: {', '.join(models.names())} (or a path to a .gguf file)")
         check_gguf(self.model)
@@ -373,5 +375,6 @@ def load_any(path: str | os.PathLike, overrides: dict | None = None) -> Experime
     "An experiment config or a study, whichever the file defines."
     data = _read_yaml(path)
     if is_prep(data): raise ConfigError(f"{path} is a data preparation file (it has input and format): run it with `llmforge prep {path}`")
-    if is_train(data): raise ConfigError(f"{path} is a training file (it has kind and data): run it with `llmforge train {path}`")
+    if is_train(data) or ("study" in data and "train" in data):
+        raise ConfigError(f"{path} is a training file (it has {'kind and data' if is_train(data) else 'study and train'}): run it with `llmforge train {path}`")
     return parse_study(data, str(path), overrides) if is_study(data) else _from_data(data, path, overrides)

@@ -13,8 +13,8 @@ from transformers import TrainerCallback
 from ..prep.config import TrackingOptions, _Strict
 
 # %% auto #0
-__all__ = ['LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'LogLines', 'build_trainer',
-           'TrainResult', 'last_checkpoint', 'train']
+__all__ = ['LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'native_bf16', 'use_bf16',
+           'LogLines', 'build_trainer', 'TrainResult', 'last_checkpoint', 'train']
 
 # %% ../../nbs/train/00_trainer.ipynb #2ab111d9
 class LoraOptions(_Strict):
@@ -42,6 +42,7 @@ class TrainConfig(_Strict):
     beta: float = Field(0.1, gt=0)                         # DPO's KL strength
     train_size: Optional[int] = Field(None, ge=1)          # the first N training rows (the prep split is already shuffled)
     seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"    # auto: bf16 autocast where the hardware computes in bf16
     logging_steps: int = Field(5, ge=1)
     save_steps: int = Field(50, ge=1)
     eval_steps: Optional[int] = Field(None, ge=1)          # evaluate on the validation split every N steps (default: at the end)
@@ -89,13 +90,25 @@ def check_method(method: str) -> None:
         if not torch.cuda.is_available():
             raise TrainError("method: qlora needs a CUDA GPU (bitsandbytes 4-bit weights); this machine has none: use method: lora")
 
+def native_bf16() -> bool:
+    "Whether this machine computes in bf16 natively: a CUDA GPU with bf16, or an x86 CPU with AMX-BF16 or AVX512-BF16."
+    import torch
+    if torch.cuda.is_available(): return torch.cuda.is_bf16_supported()
+    try: flags = Path("/proc/cpuinfo").read_text()
+    except OSError: return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+def use_bf16(precision: str) -> bool:
+    "bf16 autocast for `precision` (`auto`: where `native_bf16`)."
+    return precision == "bf16" or (precision == "auto" and native_bf16())
+
 def _args(cfg: TrainConfig, out: Path, has_eval: bool) -> dict:
     return dict(output_dir=str(out), learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs,
                 max_steps=cfg.max_steps or -1, per_device_train_batch_size=cfg.batch_size,
                 per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
                 logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_strategy="steps", save_total_limit=2,
                 eval_strategy=("steps" if cfg.eval_steps else "no") if has_eval else "no", eval_steps=cfg.eval_steps,
-                seed=cfg.seed, data_seed=cfg.seed, bf16=False, fp16=False, use_cpu=True, report_to=[],
+                seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.precision), fp16=False, use_cpu=True, report_to=[],
                 disable_tqdm=True, dataloader_num_workers=0, max_length=cfg.max_length, save_only_model=False,
                 gradient_checkpointing=False)     # TRL turns it on; on a CPU with memory to spare it only recomputes
 
@@ -174,7 +187,7 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
             "base_gguf_sha256": gguf_sha256(g) if g else None, "dataset_hash": data["card"].get("dataset_hash"),
             "dataset": str(Path(cfg.data).resolve()), "template": data["card"].get("template"),
             "template_text": data["card"].get("template_text"), "config": cfg.model_dump(), "metrics": metrics,
-            "global_step": trainer.state.global_step, "resumed_from": resume,
+            "bf16": trainer.args.bf16, "global_step": trainer.state.global_step, "resumed_from": resume,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
     (final / "train_card.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
     return TrainResult(Path(cfg.output), final, metrics, trainer.state.log_history, resume, card)
