@@ -85,6 +85,7 @@ def study_yaml(data, extra="") -> str:
             "sweep: {beta: [0.1]}\n"
             "evaluate:\n  preference: {split: validation}\n  responses: {split: validation, max_tokens: 16}\n"
             "  benchmarks: {quick: {dataset: quickstart, n: 2}}\n  limit: 2\n"
+            "  judge: {kind: mock, answers: {'Which reply is better': 'A'}}\n"
             f"tracking: {{experiment: study-test}}\n{extra}")
 
 STUDY_CASES = {
@@ -123,7 +124,8 @@ def test_tuning_study_trains_judges_and_resumes(prepared, tmp_path):
     out = json.loads(next((tmp_path / "reports").glob("tiny-*.json")).read_text())
     row = out["table"][0]
     assert row["arm"] == "beta-0.1" and row["preference/preference_accuracy"]["base"] == 0.5 and row["preference/preference_accuracy"]["n"] == 2
-    assert {"preference/likelihood_accuracy", "responses/response_tokens", "quick/accuracy"} <= set(row), row.keys()
+    assert {"preference/likelihood_accuracy", "responses/response_tokens", "quick/accuracy", "judge/judged_win"} <= set(row), row.keys()
+    assert row["judge/judged_win"]["base"] == 0.5 and row["judge/judged_win"]["n"] == 2
     assert out["findings"][0].startswith("beta-0.1 changes preference accuracy by ")
     c = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = c.search_runs([c.get_experiment_by_name("study-test").experiment_id])
@@ -134,9 +136,23 @@ def test_tuning_study_trains_judges_and_resumes(prepared, tmp_path):
     assert by_kind["train"][0].data.tags["mlflow.parentRunId"] == parent.info.run_id
     evals = [r for r in by_kind["eval"] if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted((r.data.tags["llmforge.eval"], r.data.tags["llmforge.arm"]) for r in evals) == [
-        ("preference", "base"), ("preference", "beta-0.1"), ("responses", "base"), ("responses", "beta-0.1")]
+        ("judge", "base"), ("judge", "beta-0.1"), ("preference", "base"), ("preference", "beta-0.1"), ("responses", "base"), ("responses", "beta-0.1")]
     bench = [r for r in runs if r.data.tags.get("llmforge.arm") in ("base", "beta-0.1") and r.data.tags.get("llmforge.kind") not in ("eval",)]
     assert {r.data.params.get("engine.kind") for r in bench} == {"transformers"}, [r.data.params for r in bench]
     q = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
     assert q.returncode == 0 and "arm beta-0.1: already trained" in q.stderr, q.stderr[-3000:]
     assert json.loads((final / "train_card.json").read_text()) == card          # not trained again
+
+
+def test_shipped_training_files_validate():
+    "Every training file and tuning study in params/ loads (its data is written by the matching prep file, so it is not read here)."
+    import yaml
+    from llmforge.core.paths import resource
+    from llmforge.pipeline.cli import load_train
+    files = [p for p in sorted(resource("params").glob("*.yaml"))
+             if {"kind", "data"} <= set(d := yaml.safe_load(p.read_text())) or {"study", "train"} <= set(d)]
+    assert {p.name for p in files} >= {"train_dpo_hh.yaml", "train_sft_smollm2.yaml", "study_dpo_hh.yaml"}
+    study = load_train(next(p for p in files if p.name == "study_dpo_hh.yaml"), {"max_steps": 2})
+    assert len(study.arms) == 9 and {c.max_steps for c in study.arms.values()} == {2}
+    assert {(c.beta, c.train_size) for c in study.arms.values()} == {(b, n) for b in (0.05, 0.1, 0.2) for n in (200, 500, 800)}
+    for p in files: load_train(p)

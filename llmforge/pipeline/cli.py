@@ -518,7 +518,7 @@ def _train_cmd(a) -> int:
                      lambda f, out: f"train {out['run_id']} ({f}): {out['status']}  output {out['output']}")
 
 
-# %% ../../nbs/pipeline/03_cli.ipynb #61b9bfd0
+# %% ../../nbs/pipeline/03_cli.ipynb #2308eeb4
 def _ts():
     "The tuning-study module, imported when a study runs (it loads the trainer, and with it transformers)."
     from llmforge.pipeline import tune_study
@@ -537,7 +537,7 @@ def check_tune_study(study) -> None:
         parse_config({**b, "name": f"{study.name}-{name}", "model": study.base_model, "engine": ts.served(study)},
                      f"{study.source} (evaluate.benchmarks.{name})")
 
-# %% ../../nbs/pipeline/03_cli.ipynb #05aeaa42
+# %% ../../nbs/pipeline/03_cli.ipynb #97c9f034
 def train_arms(study, parent: str, overrides: dict | None, report_dir: str, kernel, progress: bool) -> dict:
     "Train every arm not trained yet (as child runs of `parent`); returns label -> 'trained' / 'FINISHED' / an error."
     ts = _ts()
@@ -563,6 +563,12 @@ def evaluate_arms(study, labels: list[str], parent: str, tracker, report_dir: st
             rid = ts.log_eval_run(tracker, f"{study.name}-{fam}-{label}", recs, parent, {"llmforge.arm": label, "llmforge.eval": fam},
                                {"model": model, "data": str(Path(study.data).resolve()), "split": getattr(ev, fam).split})
             out.setdefault(fam, {})[label] = (rid, recs)
+    if ev.judge is not None and "responses" in out and len(out["responses"]) > 1:
+        if progress: print(f"[study {study.name}] judge: {ev.judge.get('kind')} {ev.judge.get('model', '')}", flush=True)
+        for label, recs in ts.judged_for(study, {k: r for k, (_, r) in out["responses"].items()}).items():
+            rid = ts.log_eval_run(tracker, f"{study.name}-judge-{label}", recs, parent, {"llmforge.arm": label, "llmforge.eval": "judge"},
+                                  {"judge": json.dumps({k: v for k, v in ev.judge.items() if "key" not in k.lower()})[:500]})
+            out.setdefault("judge", {})[label] = (rid, recs)
     out["studies"] = {}
     for name in ev.benchmarks:
         if progress: print(f"[study {study.name}] benchmark {name}", flush=True)
@@ -572,7 +578,7 @@ def evaluate_arms(study, labels: list[str], parent: str, tracker, report_dir: st
                      for k, a in res["arms"].items() if a["status"] == "FINISHED"}
     return out
 
-# %% ../../nbs/pipeline/03_cli.ipynb #8d8126a5
+# %% ../../nbs/pipeline/03_cli.ipynb #5b2719c8
 def tune_study_run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
                    progress: bool = True, cfg=None) -> dict:
     "Train, judge and compare a tuning study; the study's MLflow run holds the table and the finding. Returns ids and paths."
