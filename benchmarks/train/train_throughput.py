@@ -16,13 +16,14 @@ batches (the sum of their attention masks; for DPO the chosen and the rejected s
 runs from the end of the last warm-up step to the end of the last timed step (data loading, forward, backward, optimizer
 step). Every configuration sees the same training rows in the same order (seed 0), so the tokens per model are equal
 across methods and precisions. Besides the peak, `model_mb` is the peak once the model is loaded (before training), and
-`trainable_m` the trainable parameters in millions. Ratios (bf16 / fp32 per method, LoRA / full per precision) are
+`trainable_m` the trainable parameters in millions, `step_s` every step's time after the first (warm-up included), and
+`s` the configuration's whole subprocess (start-up, loading, data preparation by TRL, all steps). Ratios (bf16 / fp32 per method, LoRA / full per precision) are
 computed within each round; the configurations of a model run one after another, in alternating order across rounds.
 The dequantized copy of each GGUF model is made (or found) before any configuration runs, in `$LLMFORGE_HOME` or the
 checkout's `.llmforge`, so no configuration times or counts that conversion.
 
-    python benchmarks/train/train_throughput.py                       # default grid, --steps 6 --warmup 2
-    python benchmarks/train/train_throughput.py --steps 2 --warmup 1 --models smollm2-135m-instruct --kinds sft   # quick
+    python benchmarks/train/train_throughput.py        # the whole grid: --steps 4 --warmup 2 --rounds 2
+    python benchmarks/train/train_throughput.py --steps 2 --warmup 1 --rounds 1 --models smollm2-135m-instruct --kinds sft
 """
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Bench, timer
@@ -118,9 +119,9 @@ def run_worker(spec: dict, timeout: float, tmp: Path) -> dict:
 
 
 if __name__ == "__main__":
-    bench = Bench(__doc__, rounds=1)
+    bench = Bench(__doc__, rounds=2)
     p = bench.parser
-    p.add_argument("--steps", type=int, default=6, help="timed optimizer steps per configuration (default 6)")
+    p.add_argument("--steps", type=int, default=4, help="timed optimizer steps per configuration and round (default 4)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up steps before them, not counted (default 2)")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: %(default)s)")
     p.add_argument("--methods", default="lora,full", help="SFT methods (default: %(default)s)")

@@ -11,7 +11,7 @@ from .registry import models, gguf_sha256
 from .tokenizer import load_tokenizer
 
 # %% auto #0
-__all__ = ['hf_model_dir', 'load_causal_lm']
+__all__ = ['hf_model_dir', 'load_causal_lm', 'native_bf16']
 
 # %% ../../nbs/models/02_hf.ipynb #875ef7cf
 _LOCK = threading.Lock()
@@ -70,3 +70,12 @@ def load_causal_lm(model: str, dtype: str = "float32"):
                 raise ValueError(f"model {model!r}: not a registered model ({', '.join(models.names())}), a .gguf file, "
                                  f"a model folder or a reachable Hub id: {str(e).splitlines()[0][:200]}") from None
     return m.eval(), tok
+
+# %% ../../nbs/models/02_hf.ipynb #e97e5df2
+def native_bf16() -> bool:
+    "Whether this machine computes in bf16 natively: a CUDA GPU with bf16, or an x86 CPU with AMX-BF16 or AVX512-BF16."
+    import torch
+    if torch.cuda.is_available(): return torch.cuda.is_bf16_supported()
+    try: flags = Path("/proc/cpuinfo").read_text()
+    except OSError: return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags

@@ -13,8 +13,8 @@ from transformers import TrainerCallback
 from ..prep.config import TrackingOptions, _Strict
 
 # %% auto #0
-__all__ = ['LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'native_bf16', 'use_bf16',
-           'LogLines', 'build_trainer', 'TrainResult', 'last_checkpoint', 'train']
+__all__ = ['LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16', 'LogLines',
+           'build_trainer', 'TrainResult', 'last_checkpoint', 'train']
 
 # %% ../../nbs/train/00_trainer.ipynb #2ab111d9
 class LoraOptions(_Strict):
@@ -90,13 +90,7 @@ def check_method(method: str) -> None:
         if not torch.cuda.is_available():
             raise TrainError("method: qlora needs a CUDA GPU (bitsandbytes 4-bit weights); this machine has none: use method: lora")
 
-def native_bf16() -> bool:
-    "Whether this machine computes in bf16 natively: a CUDA GPU with bf16, or an x86 CPU with AMX-BF16 or AVX512-BF16."
-    import torch
-    if torch.cuda.is_available(): return torch.cuda.is_bf16_supported()
-    try: flags = Path("/proc/cpuinfo").read_text()
-    except OSError: return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
+from ..models.hf import native_bf16
 
 def use_bf16(precision: str) -> bool:
     "bf16 autocast for `precision` (`auto`: where `native_bf16`)."
