@@ -121,7 +121,8 @@ def test_tuning_study_trains_judges_and_resumes(prepared, tmp_path):
     final = tmp_path / "runs" / "tiny" / "beta-0.1" / "final"
     card = json.loads((final / "train_card.json").read_text())
     assert card["global_step"] == 1 and card["config"]["train_size"] == 4 and (final / "adapter_model.safetensors").is_file()
-    out = json.loads(next((tmp_path / "reports").glob("tiny-*.json")).read_text())
+    import re
+    out = json.loads(next(p for p in (tmp_path / "reports").glob("tiny-*.json") if re.fullmatch(r"tiny-[0-9a-f]{8}\.json", p.name)).read_text())
     row = out["table"][0]
     assert row["arm"] == "beta-0.1" and row["preference/preference_accuracy"]["base"] == 0.5 and row["preference/preference_accuracy"]["n"] == 2
     assert {"preference/likelihood_accuracy", "responses/response_tokens", "quick/accuracy", "judge/judged_win"} <= set(row), row.keys()

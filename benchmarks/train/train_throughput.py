@@ -10,24 +10,31 @@ preference pairs; no PII scan or decontamination; the model's template, `gemma` 
 `TrainConfig` (batch_size 1, grad_accum 1, max_length 256, LoRA r 16 on q/k/v/o, `precision` fp32 or bf16) and the
 model from `llmforge.models.hf.load_causal_lm`.
 
-Each configuration runs in a fresh subprocess, so that its peak resident memory (`ru_maxrss`, MiB) is its own: a few
-warm-up optimizer steps (not counted), then `--steps` timed ones. Tokens are the non-padding tokens of the timed steps'
-batches (the sum of their attention masks; for DPO the chosen and the rejected sequence, each with its prompt); the time
-runs from the end of the last warm-up step to the end of the last timed step (data loading, forward, backward, optimizer
-step). Every configuration sees the same training rows in the same order (seed 0), so the tokens per model are equal
-across methods and precisions. Besides the peak, `model_mb` is the peak once the model is loaded (before training), and
-`trainable_m` the trainable parameters in millions, `step_s` every step's time after the first (warm-up included), and
-`s` the configuration's whole subprocess (start-up, loading, data preparation by TRL, all steps). Ratios (bf16 / fp32 per method, LoRA / full per precision) are
-computed within each round; the configurations of a model run one after another, in alternating order across rounds.
-The dequantized copy of each GGUF model is made (or found) before any configuration runs, in `$LLMFORGE_HOME` or the
-checkout's `.llmforge`, so no configuration times or counts that conversion.
+Each configuration runs in a fresh subprocess, so that its peak resident memory (VmHWM, MiB; see `rss_mb`) is its own: a
+few warm-up optimizer steps (not counted), then `--steps` timed ones. Tokens are the non-padding tokens of the timed
+steps' batches (the sum of their attention masks; for DPO the chosen and the rejected sequence, each with its prompt);
+the time runs from the end of the last warm-up step to the end of the last timed step (data loading, forward, backward,
+optimizer step); `tok_per_s_step_median` is the median over the timed steps of each step's own tokens/s, which a few
+steps slowed by other processes on a shared machine move less. Every configuration sees the same training rows in the
+same order (seed 0), so the tokens per model are equal across methods and precisions. Besides the peak, `model_mb` is
+the peak once the model is loaded (before training), and `trainable_m` the trainable parameters in millions, `step_s`
+every step's time after the first (warm-up included), and `s` the configuration's whole subprocess (start-up, loading,
+data preparation by TRL, all steps). Ratios (bf16 / fp32 per method, LoRA / full per precision) are computed within each
+round; the configurations of a model run one after another, in alternating order across rounds. The dequantized copy of
+each GGUF model is made (or found) before any configuration runs, in `$LLMFORGE_HOME` or the checkout's `.llmforge`, so
+no configuration times or counts that conversion.
 
-    python benchmarks/train/train_throughput.py        # the whole grid: --steps 4 --warmup 2 --rounds 2
-    python benchmarks/train/train_throughput.py --steps 2 --warmup 1 --rounds 1 --models smollm2-135m-instruct --kinds sft
+Threads: by default torch runs one thread per core, as `llmforge train` does. When other processes share the cores, a
+descheduled thread holds up the other at every parallel region, and single steps slow down many times over at random;
+`--threads 1` gives up the second core but is slowed only in proportion to the sharing, so its ratios hold up better on
+a busy machine. The result records the threads each configuration ran with.
+
+    python benchmarks/train/train_throughput.py        # the whole grid: --steps 6 --warmup 2 --rounds 1
+    python benchmarks/train/train_throughput.py --steps 2 --warmup 1 --models smollm2-135m-instruct --kinds sft
 """
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Bench, timer
-import json, os, subprocess, tempfile, time
+import json, os, statistics, subprocess, tempfile, time
 
 MODELS = ("smollm2-135m-instruct", "gemma3-270m")
 TEMPLATE = {"gemma3-270m": "gemma"}                 # prep's template per model; the others use the model's own ("model")
@@ -38,9 +45,17 @@ DATA = {"sft": ("project:training/self_instruct_seed_tasks.jsonl", "sft"),
 # ------------------------------------------------------------------ one configuration, in its own process
 
 def rss_mb() -> float:
-    "This process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB)."
+    """This process's peak resident memory so far, in MiB: VmHWM of /proc/self/status where there is one, else ru_maxrss.
+
+    On Linux a child's `ru_maxrss` starts at its parent's peak (subprocess forks, or vforks, then execs, and exec keeps
+    the larger of the two), so a worker's own figure would never read below the parent's; VmHWM belongs to the address
+    space that exec created, which is the worker's alone."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"): return round(int(line.split()[1]) / 1024, 1)
+    except OSError: pass
     import resource
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)       # KiB on Linux
 
 
 class _Done(Exception):
@@ -49,13 +64,13 @@ class _Done(Exception):
 
 def worker(spec: dict) -> dict:
     "Load the model, (unless spec['load_only']) train warm-up + timed steps; the measurements."
-    import transformers
+    import torch, transformers
+    if spec.get("threads"): torch.set_num_threads(spec["threads"])
     from llmforge.models.hf import load_causal_lm
     transformers.set_seed(0)
     with timer() as t: model, tok = load_causal_lm(spec["model"])
     out = {"load_s": round(t.s, 2), "model_mb": rss_mb()}
     if spec.get("load_only"): return out
-    import torch
     from transformers import TrainerCallback
     from llmforge.train.trainer import TrainConfig, build_trainer, read_prepared, use_bf16
     W, N = spec["warmup"], spec["steps"]
@@ -87,7 +102,9 @@ def worker(spec: dict) -> dict:
         if W + N not in ends: raise SystemExit(f"training stopped after {max(ends, default=0)} of {W + N} steps")
         s = ends[W + N] - ends[W]
         n_tok = sum(n for g, n in tokens if g >= W)        # the batches trained while global_step was W .. W+N-1
-        out.update(tok_per_s=round(n_tok / s, 1), s_per_step=round(s / N, 3), tokens=n_tok, steps=N,
+        per_step = [sum(n for g, n in tokens if g == i - 1) / (ends[i] - ends[i - 1]) for i in range(W + 1, W + N + 1)]
+        out.update(tok_per_s=round(n_tok / s, 1), tok_per_s_step_median=round(statistics.median(per_step), 1),
+                   s_per_step=round(s / N, 3), tokens=n_tok, steps=N,
                    step_s=[round(ends[i] - ends[i - 1], 3) for i in range(2, W + N + 1)],   # every step after the first
                    peak_mb=rss_mb(), trainable_m=round(trainable / 1e6, 2), bf16=bool(trainer.args.bf16),
                    bf16_expected=use_bf16(cfg.precision), threads=torch.get_num_threads())
@@ -119,9 +136,9 @@ def run_worker(spec: dict, timeout: float, tmp: Path) -> dict:
 
 
 if __name__ == "__main__":
-    bench = Bench(__doc__, rounds=2)
+    bench = Bench(__doc__, rounds=1)
     p = bench.parser
-    p.add_argument("--steps", type=int, default=4, help="timed optimizer steps per configuration and round (default 4)")
+    p.add_argument("--steps", type=int, default=6, help="timed optimizer steps per configuration and round (default 6)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up steps before them, not counted (default 2)")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: %(default)s)")
     p.add_argument("--methods", default="lora,full", help="SFT methods (default: %(default)s)")
@@ -130,6 +147,8 @@ if __name__ == "__main__":
     p.add_argument("--dpo-model", default="smollm2-135m-instruct")
     p.add_argument("--limit", type=int, default=64, help="rows prepared per data set (default 64)")
     p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per configuration (default 0: torch's own choice, one per core)")
     p.add_argument("--timeout", type=float, default=1200, help="seconds per configuration before it is stopped (default 1200)")
     a = bench.parse()
     if a.steps < 1 or a.warmup < 1: bench.parser.error("--steps and --warmup must be >= 1 (timing starts at a warm-up step's end)")
@@ -170,14 +189,14 @@ if __name__ == "__main__":
 
     loads = {}
     for m in models:                                  # the dequantized copy, made once here, not inside a timed configuration
-        r = run_worker({"model": m, "load_only": True}, a.timeout, tmp)
+        r = run_worker({"model": m, "load_only": True, "threads": a.threads}, a.timeout, tmp)
         loads[m] = r
         bench.log(f"[load] {m}: {r}")
     bench.fact(model_load=loads)
 
     def variant(kind, m, method, precision):
         spec = dict(kind=kind, model=m, method=method, precision=precision, data=data[kind, m], steps=a.steps,
-                    warmup=a.warmup, max_length=a.max_length)
+                    warmup=a.warmup, max_length=a.max_length, threads=a.threads)
         def run(rnd):
             if "error" in loads[m]: return {"error": f"model did not load: {loads[m]['error']}"}
             out = run_worker(spec, a.timeout, tmp)
@@ -190,8 +209,8 @@ if __name__ == "__main__":
         names = {f"{x} {q}": variant(kind, m, x, q) for x, q in cells}
         ratios = [(f"{x} bf16", f"{x} fp32") for x in methods if f"{x} bf16" in names and f"{x} fp32" in names]
         ratios += [(f"lora {q}", f"full {q}") for q in run_precisions if f"lora {q}" in names and f"full {q}" in names]
-        comps.append(bench.comparison(f"{kind}: {m}", names, ratios=ratios, ratio_of=("tok_per_s", "peak_mb"),
-                                      show=("tok_per_s", "s_per_step", "tokens", "peak_mb", "model_mb")))
+        comps.append(bench.comparison(f"{kind}: {m}", names, ratios=ratios, ratio_of=("tok_per_s", "tok_per_s_step_median", "peak_mb"),
+                                      show=("tok_per_s", "tok_per_s_step_median", "s_per_step", "tokens", "peak_mb", "model_mb")))
     bench.run(*comps)
 
     table = []
@@ -201,7 +220,7 @@ if __name__ == "__main__":
             v = f"{x} {q}"
             errs = [row[v]["error"] for row in c.rounds if "error" in row.get(v, {})]
             med = lambda k: summ[v][k]["median"] if k in summ[v] else ""
-            table.append({"kind": kind, "model": m, "method": x, "precision": q, "tok_per_s": med("tok_per_s"),
+            table.append({"kind": kind, "model": m, "method": x, "precision": q, "tok_per_s": med("tok_per_s"), "tok_per_s_step_median": med("tok_per_s_step_median"),
                           "s_per_step": med("s_per_step"), "peak_mb": med("peak_mb"), "model_mb": med("model_mb"),
                           "trainable_m": med("trainable_m"), "status": "; ".join(errs) or "ok"})
         for q in precisions:

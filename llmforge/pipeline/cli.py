@@ -388,7 +388,7 @@ def check_prep(cfg) -> dict:
     import importlib.util
     from llmforge.prep.ingest import PrepError
     from llmforge.prep.build import read_input
-    from llmforge.prep.format import template_text
+    from llmforge.models.tokenizer import template_text
     ing, notes = read_input(cfg), []
     if ing.malformed:
         notes.append(f"{len(ing.malformed)} of {ing.records} records are malformed and kept out; first: {ing.malformed[0].source}: {ing.malformed[0].reason}")

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 from .ingest import PrepError, RowError, Row, Malformed, ingest, messages_of
 from .clean import clean_row, empty_fields, encoding_issues, texts_of, map_texts
-from .format import format_row, template_text, token_lengths, fit_length, split_rows
+from ..models.tokenizer import template_text
+from .format import format_row, token_lengths, fit_length, split_rows
 from .config import PrepConfig
 
 # %% auto #0

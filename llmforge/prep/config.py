@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from ..core.types import stable_hash
-from .format import TEMPLATE_NAMES
+from ..models.tokenizer import TEMPLATE_NAMES
 
 # %% auto #0
 __all__ = ['HfOptions', 'CleanOptions', 'PiiOptions', 'DedupOptions', 'DecontamOptions', 'SplitOptions', 'TrackingOptions',

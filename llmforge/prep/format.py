@@ -12,7 +12,7 @@ from .ingest import Row, RowError, messages_of
 __all__ = ['format_row', 'token_lengths', 'fit_length', 'split_rows']
 
 # %% ../../nbs/prep/04_format.ipynb #ceae1346
-from ..models.tokenizer import TEMPLATES, TEMPLATE_NAMES, template_text, render
+from ..models.tokenizer import render
 
 # %% ../../nbs/prep/04_format.ipynb #5e5fd810
 def _split(history: list[dict], reply: str, template: str, tokenizer, extra: dict) -> tuple[str, str]:
