@@ -24,13 +24,14 @@ round; the configurations of a model run one after another, in alternating order
 each GGUF model is made (or found) before any configuration runs, in `$LLMFORGE_HOME` or the checkout's `.llmforge`, so
 no configuration times or counts that conversion.
 
-Threads: by default torch runs one thread per core, as `llmforge train` does. When other processes share the cores, a
-descheduled thread holds up the other at every parallel region, and single steps slow down many times over at random;
-`--threads 1` gives up the second core but is slowed only in proportion to the sharing, so its ratios hold up better on
-a busy machine. The result records the threads each configuration ran with.
+Threads: `llmforge train` leaves torch at one thread per core. When other processes share the cores, a descheduled
+thread holds up the other at every parallel region, and single steps slow down many times over at random; so by default
+each configuration runs with one thread (`--threads 1`), which gives up the second core but is slowed only in proportion
+to the sharing, and its ratios hold up on a busy machine. `--threads 0` keeps torch's own choice (for an idle machine).
+The result records the threads each configuration ran with.
 
-    python benchmarks/train/train_throughput.py        # the whole grid: --steps 6 --warmup 2 --rounds 1
-    python benchmarks/train/train_throughput.py --steps 2 --warmup 1 --models smollm2-135m-instruct --kinds sft
+    python benchmarks/train/train_throughput.py        # the whole grid: --steps 6 --warmup 2 --rounds 2 --threads 1
+    python benchmarks/train/train_throughput.py --steps 2 --warmup 1 --rounds 1 --models smollm2-135m-instruct --kinds sft
 """
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Bench, timer
@@ -136,7 +137,7 @@ def run_worker(spec: dict, timeout: float, tmp: Path) -> dict:
 
 
 if __name__ == "__main__":
-    bench = Bench(__doc__, rounds=1)
+    bench = Bench(__doc__, rounds=2)
     p = bench.parser
     p.add_argument("--steps", type=int, default=6, help="timed optimizer steps per configuration and round (default 6)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up steps before them, not counted (default 2)")
@@ -147,8 +148,8 @@ if __name__ == "__main__":
     p.add_argument("--dpo-model", default="smollm2-135m-instruct")
     p.add_argument("--limit", type=int, default=64, help="rows prepared per data set (default 64)")
     p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch threads per configuration (default 0: torch's own choice, one per core)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per configuration (default 1; 0: torch's own choice, one per core)")
     p.add_argument("--timeout", type=float, default=1200, help="seconds per configuration before it is stopped (default 1200)")
     a = bench.parse()
     if a.steps < 1 or a.warmup < 1: bench.parser.error("--steps and --warmup must be >= 1 (timing starts at a warm-up step's end)")
