@@ -35,7 +35,7 @@ The result records the threads each configuration ran with.
 """
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Bench, timer
-import json, os, statistics, subprocess, tempfile, time
+import atexit, json, os, shutil, statistics, subprocess, tempfile, time
 
 MODELS = ("smollm2-135m-instruct", "gemma3-270m")
 TEMPLATE = {"gemma3-270m": "gemma"}                 # prep's template per model; the others use the model's own ("model")
@@ -168,6 +168,7 @@ if __name__ == "__main__":
     bench.fact(native_bf16=bf16_ok, skipped=skipped, steps=a.steps, warmup=a.warmup)
 
     tmp = Path(tempfile.mkdtemp(prefix="llmforge-train-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)     # the prepared data and the workers' spec and result files
     grid = []                                         # (kind, model, [(method, precision)])
     for m in models:
         if "sft" in kinds: grid.append(("sft", m, [(x, q) for x in methods for q in run_precisions]))
@@ -220,14 +221,13 @@ if __name__ == "__main__":
         for x, q in cells:
             v = f"{x} {q}"
             errs = [row[v]["error"] for row in c.rounds if "error" in row.get(v, {})]
-            med = lambda k: summ[v][k]["median"] if k in summ[v] else ""
+            med = lambda k, nd=1: round(summ[v][k]["median"], nd) if k in summ[v] else ""
             table.append({"kind": kind, "model": m, "method": x, "precision": q, "tok_per_s": med("tok_per_s"), "tok_per_s_step_median": med("tok_per_s_step_median"),
-                          "s_per_step": med("s_per_step"), "peak_mb": med("peak_mb"), "model_mb": med("model_mb"),
-                          "trainable_m": med("trainable_m"), "status": "; ".join(errs) or "ok"})
+                          "s_per_step": med("s_per_step", 3), "peak_mb": med("peak_mb"), "model_mb": med("model_mb"),
+                          "trainable_m": med("trainable_m", 2), "status": "; ".join(errs) or "ok"})
         for q in precisions:
             if q not in run_precisions:
                 for x in (methods if kind == "sft" else ["lora"]):
                     table.append({"kind": kind, "model": m, "method": x, "precision": q, "status": "skipped (no native bf16)"})
     bench.table("per configuration (median over rounds)", table)
-    import shutil; shutil.rmtree(tmp, ignore_errors=True)
     bench.save()
