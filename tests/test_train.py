@@ -94,6 +94,7 @@ STUDY_CASES = {
     "unknown-dataset": ("evaluate: {preference: {split: validation}, responses: null, benchmarks: {q: {dataset: nosuch}}}\n", "dataset: 'nosuch' is not one of"),
     "missing-split": ("evaluate: {preference: {split: test}}\n", "has no test split"),
     "no-arms": ("sweep: {}\n", "needs at least one arm"),
+    "empty-sweep": ("sweep: {beta: []}\n", "sweep.beta: needs at least one value"),
 }
 
 @pytest.mark.parametrize("case", list(STUDY_CASES))

@@ -20,8 +20,8 @@ from ..eval.scoring import scorers
 # %% auto #0
 __all__ = ['SAFE_NAME', 'EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
            'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'is_prep', 'is_train',
-           'load_config', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'sweep_arms', 'Study',
-           'parse_study', 'load_study', 'load_any']
+           'load_config', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'check_sweep', 'sweep_arms',
+           'Study', 'parse_study', 'load_study', 'load_any']
 
 # %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
 class _Strict(BaseModel):
@@ -300,11 +300,7 @@ class StudyConfig(_Strict):
 
     @field_validator("sweep")
     @classmethod
-    def _sweep(cls, v):
-        for k, vals in v.items():
-            if not re.fullmatch(r"[a-z_]+(\.[a-z_0-9]+)*", k): raise ValueError(f"sweep key {k!r} must be a dotted field path, e.g. method.options.k")
-            if not vals: raise ValueError(f"sweep.{k}: needs at least one value")
-        return v
+    def _sweep(cls, v): return check_sweep(v)
 
     @field_validator("arms")
     @classmethod
@@ -321,6 +317,13 @@ class StudyConfig(_Strict):
         if self.compare.baseline is not None and self.compare.baseline not in self.arms:
             raise ValueError(f"compare.baseline: {self.compare.baseline!r} is not one of the arms: {', '.join(self.arms)}")
         return self
+
+def check_sweep(sweep: dict[str, list]) -> dict[str, list]:
+    "A sweep's keys are dotted field paths and each has at least one value; else a `ValueError` naming the key."
+    for k, vals in sweep.items():
+        if not re.fullmatch(r"[a-z_]+(\.[a-z_0-9]+)*", k): raise ValueError(f"sweep key {k!r} must be a dotted field path, e.g. method.options.k")
+        if not vals: raise ValueError(f"sweep.{k}: needs at least one value")
+    return sweep
 
 def sweep_arms(sweep: dict[str, list]) -> dict[str, dict]:
     "One arm per combination of the sweep's values, labelled by them (`retriever-bm25_k-5`), as nested overrides."
