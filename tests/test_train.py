@@ -45,6 +45,7 @@ def test_bad_training_file_refused(case, prepared, tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and expected in err, err
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "reports").exists()
+    assert main(["validate", "t.yaml"]) == 2 and capsys.readouterr().err.strip() == err      # validate says the same
 
 def test_output_folder_of_something_else_is_refused(prepared, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -109,6 +110,7 @@ def test_bad_tuning_study_refused(case, prepared, tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and expected in err, err
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs").exists()
+    assert main(["validate", "s.yaml"]) == 2 and capsys.readouterr().err.strip() == err
     assert main(["run", "s.yaml"]) == 2 and "run it with `llmforge train" in capsys.readouterr().err
 
 @pytest.mark.slow
@@ -153,7 +155,10 @@ def test_shipped_training_files_validate():
     from llmforge.pipeline.cli import load_train
     files = [p for p in sorted(resource("params").glob("*.yaml"))
              if {"kind", "data"} <= set(d := yaml.safe_load(p.read_text())) or {"study", "train"} <= set(d)]
-    assert {p.name for p in files} >= {"train_dpo_hh.yaml", "train_sft_smollm2.yaml", "study_dpo_hh.yaml"}
+    assert {p.name for p in files} >= {"train_dpo_hh.yaml", "train_sft_smollm2.yaml", "study_dpo_hh.yaml", "study_sft_gemma.yaml"}
+    gemma = load_train(next(p for p in files if p.name == "study_sft_gemma.yaml"))
+    assert [(c.kind, c.model, c.output) for c in gemma.arms.values()] == [("sft", "gemma3-270m", "runs/sft_gemma3/lora")]
+    assert set(gemma.evaluate.benchmarks) == {"quickstart", "triviaqa"} and gemma.evaluate.preference is None
     study = load_train(next(p for p in files if p.name == "study_dpo_hh.yaml"), {"max_steps": 2})
     assert len(study.arms) == 9 and {c.max_steps for c in study.arms.values()} == {2}
     assert {(c.beta, c.train_size) for c in study.arms.values()} == {(b, n) for b in (0.05, 0.1, 0.2) for n in (200, 500, 800)}

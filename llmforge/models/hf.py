@@ -4,7 +4,7 @@
 
 # %% ../../nbs/models/02_hf.ipynb #0a525ace
 from __future__ import annotations
-import os, threading
+import os, threading, warnings
 from pathlib import Path
 from ..core.paths import home_dir
 from .registry import models, gguf_sha256
@@ -15,6 +15,8 @@ __all__ = ['hf_model_dir', 'load_causal_lm', 'native_bf16']
 
 # %% ../../nbs/models/02_hf.ipynb #875ef7cf
 _LOCK = threading.Lock()
+# PEFT and TRL still call this transformers 5 method; its notice says nothing a user can act on
+warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
 
 def _clear_quantizer(model):
     "Mark a model dequantized from GGUF as an ordinary float model."

@@ -306,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                     for n in chk["notes"]: _note(n)
                     print(f"{f}: ok (prep {cfg.name}, config hash {cfg.hash()}, {chk['rows']} rows read)"); continue
                 if is_train(data) or ("study" in data and "train" in data):
-                    cfg = load_train(f); check_train(cfg)
+                    from llmforge.train.trainer import TrainError
+                    try: cfg = load_train(f); check_train(cfg)
+                    except TrainError as e: print(f"error: {e}", file=sys.stderr); return 2
                     print(f"{f}: ok ({'tuning study ' + cfg.name + ', arms: ' + ', '.join(cfg.arms) if hasattr(cfg, 'arms') else 'training ' + cfg.name})"); continue
                 obj = load_any(f)
                 for c in (obj.arms.values() if isinstance(obj, Study) else [obj]):

@@ -15,7 +15,7 @@ from ..train.trainer import TrainConfig
 from .config import CompareConfig, ConfigError, _format_errors, _merge, _read_yaml, set_dotted, sweep_arms, check_sweep
 
 # %% auto #0
-__all__ = ['STUDY_KEYS', 'METRICS', 'NAMES', 'PreferenceEval', 'ResponseEval', 'EvaluateOptions', 'TuneStudyConfig',
+__all__ = ['STUDY_KEYS', 'METRICS', 'NAMES', 'COUNTS', 'PreferenceEval', 'ResponseEval', 'EvaluateOptions', 'TuneStudyConfig',
            'is_tune_study', 'TuneStudy', 'parse_tune_study', 'load_tune_study', 'trained', 'arm_file', 'served',
            'models_of', 'benchmark_study', 'study_table', 'finding', 'log_eval_run', 'preference_for', 'judged_for',
            'responses_for', 'write_study_report']
@@ -90,22 +90,35 @@ class TuneStudy:
         self.base_model, self.data, self.output = first.model, first.data, Path(config.train.get("output", "runs/" + self.name))
     def __repr__(self): return f"TuneStudy({self.name!r}, arms={list(self.arms)})"
 
+def _dotted(d: dict, pre: str = "") -> set[str]:
+    "The dotted keys of a nested dict's leaves."
+    return set().union(*[_dotted(v, f"{pre}{k}.") if isinstance(v, dict) and v else {f"{pre}{k}"} for k, v in d.items()])
+
 def parse_tune_study(data: dict, source: str = "<dict>", overrides: dict | None = None) -> TuneStudy:
-    "Validate a tuning study; `overrides` go to the study (keys under its sections) or to every arm's training settings."
+    """Validate a tuning study. `overrides` (`--set`) go to the study when the key starts with one of its sections, else to
+    its `train:` settings, which every arm inherits; a key the arms set themselves is refused (change the sweep or arm)."""
     data = json.loads(json.dumps(data))
-    train_over = {}
+    train_keys = [k for k in (overrides or {}) if k.split(".")[0] not in STUDY_KEYS]
     for k, v in (overrides or {}).items():
-        if k.split(".")[0] in STUDY_KEYS: set_dotted(data, k, v)
-        else: train_over[k] = v
+        set_dotted(data if k not in train_keys else data["train"] if isinstance(data.get("train"), dict) else data, k, v)
     try: sc = TuneStudyConfig.model_validate(data)
     except ValidationError as e: raise ConfigError(_format_errors(e, source, "tuning study")) from None
+    varied = set().union(*[_dotted(a) for a in {**sc.arms, **sweep_arms(sc.sweep)}.values()])
+    for k in train_keys:
+        if (hit := next((x for x in sorted(varied) if x == k or x.startswith(k + ".") or k.startswith(x + ".")), None)):
+            raise ConfigError(f"--set {k}: the arms of {source} set {hit} themselves; change it in the study's sweep: or arms: "
+                              f"(--set sweep.{hit}=[...] or --set arms.<arm>.{hit}=...)")
     out, arms = sc.train.get("output") or f"runs/{sc.study}", {}
     for label, arm in {**sc.arms, **sweep_arms(sc.sweep)}.items():
         d = _merge(sc.train, arm)
         d.update(name=f"{sc.study}-{label}", output=arm.get("output") or f"{out}/{label}", tracking=sc.tracking.model_dump())
-        for k, v in train_over.items(): set_dotted(d, k, v)
         try: arms[label] = TrainConfig.model_validate(d)
         except ValidationError as e: raise ConfigError(_format_errors(e, f"{source} (arm {label!r})", "tuning study")) from None
+    if any(c.kind != "dpo" for c in arms.values()):     # preference accuracy needs preference pairs
+        if "preference" in sc.evaluate.model_fields_set and sc.evaluate.preference is not None:
+            raise ConfigError(f"invalid tuning study {source}: evaluate.preference needs preference data and DPO arms; "
+                              f"this study trains {arms[next(iter(arms))].kind} (remove evaluate.preference)")
+        sc.evaluate.preference = None
     models_, datas = {c.model for c in arms.values()}, {c.data for c in arms.values()}
     if len(models_) > 1 or len(datas) > 1:
         raise ConfigError(f"invalid tuning study {source}: every arm must start from one model and one data folder "
@@ -158,7 +171,7 @@ def benchmark_study(study: TuneStudy, name: str, models: dict[str, str]) -> Path
     return p
 
 # %% ../../nbs/pipeline/04_tune_study.ipynb #cc68d376
-METRICS = {"preference": ("preference_accuracy", "likelihood_accuracy"), "responses": ("response_tokens",), "judge": ("judged_win",)}
+METRICS = {"preference": ("preference_accuracy", "likelihood_accuracy"), "responses": ("response_tokens", "hit_max_tokens"), "judge": ("judged_win",)}
 
 def study_table(runs: dict[str, dict], metrics: dict[str, tuple], confidence: float = 0.95, seed: int = 0) -> list[dict]:
     "One row per arm: for each `family/metric`, base and arm means, the difference with its CI, raw and Holm p. `runs`: family -> label -> records."
@@ -173,7 +186,10 @@ def study_table(runs: dict[str, dict], metrics: dict[str, tuple], confidence: fl
     return list(rows.values())
 
 NAMES = {"preference/preference_accuracy": "preference accuracy", "preference/likelihood_accuracy": "likelihood preference",
-         "responses/response_tokens": "response length (tokens)", "judge/judged_win": "judged win rate"}
+         "responses/response_tokens": "response length (tokens)",
+         "responses/hit_max_tokens": "replies cut at max_tokens", "judge/judged_win": "judged win rate"}
+
+COUNTS = ("response_tokens", "response_words", "margin")   # shown as numbers; every other metric is a rate, in pp
 
 def _pp(v: float, pct: bool) -> str: return f"{v * 100:+.1f} pp" if pct else f"{v:+.1f}"
 
@@ -182,7 +198,7 @@ def finding(row: dict, names: dict[str, str] | None = None) -> str:
     parts = []
     for key, m in row.items():
         if key == "arm": continue
-        pct = not key.endswith(("tokens", "words", "margin"))
+        pct = key.split("/")[-1] not in COUNTS
         label = (names or {}).get(key, key.split("/")[-1].replace("_", " "))
         parts.append(f"{label} by {_pp(m['diff'], pct)} [{_pp(m['low'], pct)}, {_pp(m['high'], pct)}] (p_holm={m['p_holm']:.3g})")
     return f"{row['arm']} changes " + ", ".join(parts) + " against the base" if parts else f"{row['arm']}: nothing measured"
@@ -230,11 +246,10 @@ def judged_for(study: TuneStudy, responses: dict[str, list]) -> dict[str, list]:
     from llmforge.core.types import Record
     from llmforge.engines.base import make_engine
     from llmforge.engines.cache import CachedEngine
-    from llmforge.train.evaluate import judge_records, read_split
+    from llmforge.train.evaluate import conversation, judge_records, read_split
     j = dict(study.evaluate.judge)
     eng = CachedEngine(make_engine(j.pop("kind"), j.pop("model", None), **{**j.pop("options", {}), **j}))
-    convo = {r["id"]: r.get("prompt_messages") or [{"role": "user", "content": r["prompt"]}]
-             for r in read_split(study.data, study.evaluate.responses.split, study.evaluate.limit)}
+    convo = {r["id"]: conversation(r)[0] for r in read_split(study.data, study.evaluate.responses.split, study.evaluate.limit)}
     try:
         out = {k: judge_records(eng, responses["base"], recs, convo, study.compare.seed) for k, recs in responses.items() if k != "base"}
     finally: eng.inner.close()

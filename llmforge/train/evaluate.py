@@ -10,7 +10,8 @@ from ..core.types import GenerationRequest, Record
 from .trainer import TrainError, end_at_eos
 
 # %% auto #0
-__all__ = ['JUDGE_SYSTEM', 'read_split', 'preference_records', 'response_records', 'judge_verdict', 'judge_records']
+__all__ = ['JUDGE_SYSTEM', 'read_split', 'preference_records', 'conversation', 'response_records', 'judge_verdict',
+           'judge_records']
 
 # %% ../../nbs/train/01_evaluate.ipynb #63469b15
 def read_split(folder: str | os.PathLike, split: str = "test", limit: int | None = None) -> list[dict]:
@@ -68,17 +69,22 @@ def preference_records(model: str, data: str | os.PathLike, split: str = "test",
     return out
 
 # %% ../../nbs/train/01_evaluate.ipynb #5087cc2f
+def conversation(row: dict) -> tuple[list[dict], str]:
+    "(messages up to the reply, reference reply) of a prep row: a preference pair's prompt and chosen reply, an SFT row's turns."
+    if row.get("prompt_messages"): return row["prompt_messages"], row.get("chosen") or ""
+    msgs = row.get("messages") or []
+    if msgs and msgs[-1]["role"] == "assistant": return msgs[:-1], msgs[-1]["content"]
+    raise TrainError(f"data row {row.get('id')!r} has no conversation to answer (prompt_messages, or messages ending in a reply)")
+
 def response_records(engine, data: str | os.PathLike, split: str = "test", max_tokens: int = 256,
                      limit: int | None = None) -> list[Record]:
     "One record per held-out prompt: the engine's greedy reply and its length."
     rows = read_split(data, split, limit)
-    reqs = [GenerationRequest(messages=r.get("prompt_messages") or [{"role": "user", "content": r["prompt"]}],
-                              max_tokens=max_tokens, temperature=0.0) for r in rows]
+    convs = [conversation(r) for r in rows]
+    reqs = [GenerationRequest(messages=m, max_tokens=max_tokens, temperature=0.0) for m, _ in convs]
     out = []
-    for r, res in zip(rows, engine.generate(reqs)):
-        msgs = r.get("prompt_messages") or []
-        last = next((x["content"] for x in reversed(msgs) if x["role"] == "user"), r["prompt"])
-        ref = r.get("chosen") or r.get("completion") or ""
+    for r, (msgs, ref), res in zip(rows, convs, engine.generate(reqs)):
+        last = next((x["content"] for x in reversed(msgs) if x["role"] == "user"), "")
         out.append(Record(id=r["id"], question=last[:500], expected=[ref[:500]], predicted=res.text, correct=False,
                           raw_output=res.text, task="response", latency_s=res.latency_s, prompt_tokens=res.prompt_tokens,
                           completion_tokens=res.completion_tokens, cached=res.cached,

@@ -13,8 +13,8 @@ from transformers import TrainerCallback
 from ..prep.config import TrackingOptions, _Strict
 
 # %% auto #0
-__all__ = ['LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16', 'LogLines',
-           'build_trainer', 'TrainResult', 'last_checkpoint', 'train']
+__all__ = ['LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16', 'build_trainer',
+           'duration', 'progress_bar', 'LogLines', 'TrainResult', 'last_checkpoint', 'train']
 
 # %% ../../nbs/train/00_trainer.ipynb #2ab111d9
 class LoraOptions(_Strict):
@@ -104,15 +104,7 @@ def _args(cfg: TrainConfig, out: Path, has_eval: bool) -> dict:
                 eval_strategy=("steps" if cfg.eval_steps else "no") if has_eval else "no", eval_steps=cfg.eval_steps,
                 seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.precision), fp16=False, use_cpu=True, report_to=[],
                 disable_tqdm=True, dataloader_num_workers=0, max_length=cfg.max_length, save_only_model=False,
-                gradient_checkpointing=False)     # TRL turns it on; on a CPU with memory to spare it only recomputes
-
-class LogLines(TrainerCallback):
-    "One line per logging step through `log` (instead of transformers' printed dicts)."
-    def __init__(self, log: Callable): self.log = log
-    def on_log(self, args, state, control, logs=None, **kw):
-        keys = ("loss", "eval_loss", "learning_rate", "grad_norm", "rewards/accuracies", "rewards/margins")
-        vals = ", ".join(f"{k} {logs[k]:.4g}" for k in keys if isinstance((logs or {}).get(k), (int, float)))
-        if vals: self.log(f"step {state.global_step}/{state.max_steps}: {vals}")
+                activation_checkpointing=False)   # TRL turns it on; on a CPU with memory to spare it only recomputes
 
 def build_trainer(cfg: TrainConfig, model, tokenizer, data: dict, callbacks: list = (), log: Callable | None = None):
     "TRL's SFT or DPO trainer for `cfg`, on `data` from `read_prepared`."
@@ -142,6 +134,34 @@ def _quiet(trainer):
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+# %% ../../nbs/train/00_trainer.ipynb #4c861282
+def duration(s: float | None) -> str:
+    "`s` seconds as `1h05m`, `3m20s` or `45s` (`?` when unknown)."
+    if s is None or s != s or s == float("inf"): return "?"
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    "`[#####---------------]  25%`: `done` of `total` as a text bar."
+    f = min(max(done / total, 0.0), 1.0) if total else 0.0
+    n = int(f * width)
+    return f"[{'#' * n}{'-' * (width - n)}] {f:4.0%}"
+
+class LogLines(TrainerCallback):
+    "One line per logging step through `log` (instead of transformers' printed dicts): bar, step, elapsed, ETA, numbers."
+    KEYS = ("loss", "learning_rate", "grad_norm", "rewards/accuracies", "rewards/margins", "eval_loss",
+            "eval_rewards/accuracies", "eval_rewards/margins")
+    def __init__(self, log: Callable, clock: Callable = time.perf_counter): self.log, self.clock, self.t0 = log, clock, None
+    def on_train_begin(self, args, state, control, **kw): self.t0, self.step0 = self.clock(), state.global_step
+    def on_log(self, args, state, control, logs=None, **kw):
+        vals = ", ".join(f"{k} {logs[k]:.4g}" for k in self.KEYS if isinstance((logs or {}).get(k), (int, float)))
+        if not vals: return
+        done, total = state.global_step, state.max_steps
+        if self.t0 is None: return self.log(f"step {done}/{total}: {vals}")
+        el, steps = self.clock() - self.t0, done - self.step0
+        eta = (total - done) * el / steps if steps > 0 else None
+        self.log(f"{progress_bar(done, total)} step {done}/{total}, {duration(el)} elapsed, {duration(eta)} left: {vals}")
 
 # %% ../../nbs/train/00_trainer.ipynb #32f78492
 @dataclass
