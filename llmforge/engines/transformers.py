@@ -214,7 +214,8 @@ def generate(self: TransformersEngine, requests: list[GenerationRequest]) -> lis
         if self._worker is None:
             self._worker = threading.Thread(target=self._loop, name="llmforge-transformers", daemon=True); self._worker.start()
     jobs = [_Job(r) for r in requests]
-    for j in jobs: self._q.put(j)
+    for j in sorted(jobs, key=lambda j: len(j.req.prompt or "") + sum(len(m.get("content") or "") for m in j.req.messages or [])):
+        self._q.put(j)                        # shortest first: batches of similar lengths pad less
     for j in jobs: j.done.wait()
     for j in jobs:
         if j.error is not None: raise j.error

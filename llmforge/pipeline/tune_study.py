@@ -277,8 +277,8 @@ def _quality_metrics(runs: dict) -> tuple:
 def write_study_report(study: TuneStudy, table: list[dict], findings: list[str], links: dict, path: Path) -> None:
     "The study's page: the finding, the table (differences from the base with CIs and Holm p), links to each report."
     import html, pandas as pd
-    flat = [{"arm": r["arm"], **{f"{k} Δ [CI]": f"{v['arm']:.3g} ({_pp(v['diff'], not k.endswith('tokens'))} [{_pp(v['low'], not k.endswith('tokens'))}, "
-                                               f"{_pp(v['high'], not k.endswith('tokens'))}])" for k, v in r.items() if k != "arm"},
+    flat = [{"arm": r["arm"], **{f"{k} Δ [CI]": f"{v['arm']:.3g} ({_pp(v['diff'], k.split('/')[-1] not in COUNTS)} [{_pp(v['low'], k.split('/')[-1] not in COUNTS)}, "
+                                               f"{_pp(v['high'], k.split('/')[-1] not in COUNTS)}])" for k, v in r.items() if k != "arm"},
              **{f"{k} p_holm": f"{v['p_holm']:.3g}" for k, v in r.items() if k != "arm"}} for r in table]
     base = {k: v["base"] for r in table for k, v in r.items() if k != "arm"}
     body = [f"<h1>{html.escape(study.name)}</h1><p>{html.escape(study.config.description)}</p>",
