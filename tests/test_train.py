@@ -55,6 +55,21 @@ def test_output_folder_of_something_else_is_refused(prepared, tmp_path, monkeypa
     assert "output: run exists and is not a training output folder" in capsys.readouterr().err
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
 
+def test_checkpoints_of_other_settings_are_not_resumed(prepared, tmp_path, monkeypatch, capsys):
+    "A re-run with a changed learning rate must not continue the old run's checkpoint: exit 2, one line, nothing touched."
+    monkeypatch.chdir(tmp_path)
+    from llmforge.train.trainer import TrainConfig, record_settings
+    ck = tmp_path / "run" / "checkpoint-4"; ck.mkdir(parents=True); (ck / "trainer_state.json").write_text('{"global_step": 4}')
+    record_settings(TrainConfig(kind="sft", data=str(prepared / "sft"), output="run", max_length=256, learning_rate=2e-4),
+                    json.loads((prepared / "sft" / "card.json").read_text())["dataset_hash"])
+    (tmp_path / "t.yaml").write_text(yaml_for(prepared / "sft", extra="learning_rate: 1.0e-4\n"))
+    assert main(["train", "t.yaml", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds checkpoints of a run with other settings (learning_rate 0.0002 -> 0.0001)" in err, err
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint-4", "run_settings.json"]
+    (tmp_path / "t.yaml").write_text(yaml_for(prepared / "pref", kind="dpo"))                 # other data, other kind
+    assert main(["validate", "t.yaml"]) == 2 and "other settings" in capsys.readouterr().err
+
 @pytest.mark.slow
 def test_kill_9_then_resume(prepared, tmp_path):
     "SIGKILL once checkpoint-2 is on disk; the same command again resumes from it and finishes all 6 steps."

@@ -11,7 +11,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from ..core.types import stable_hash
 from ..prep.config import TrackingOptions, _Strict
-from ..train.trainer import TrainConfig
+from ..train.trainer import TrainConfig, run_settings
 from .config import CompareConfig, ConfigError, _format_errors, _merge, _read_yaml, set_dotted, sweep_arms, check_sweep
 
 # %% auto #0
@@ -130,17 +130,13 @@ def load_tune_study(path: str | os.PathLike, overrides: dict | None = None) -> T
     return parse_tune_study(_read_yaml(path, "tuning study"), str(path), overrides)
 
 # %% ../../nbs/pipeline/04_tune_study.ipynb #9cae1480
-_IGNORED = {"name", "description", "output", "tracking"}
-
-def _settings(d: dict) -> dict: return {k: v for k, v in json.loads(json.dumps(d, default=str)).items() if k not in _IGNORED}
-
 def trained(cfg: TrainConfig) -> bool:
     "Whether `cfg.output/final` holds a model trained with these settings."
     p = Path(cfg.output) / "final" / "train_card.json"
     if not p.is_file(): return False
     try: card = json.loads(p.read_text())
     except ValueError: return False
-    return _settings(card.get("config") or {}) == _settings(cfg.model_dump())
+    return run_settings(card.get("config") or {}) == run_settings(cfg)
 
 def arm_file(study: TuneStudy, label: str) -> Path:
     "The arm's settings as a training file (written on first use)."

@@ -13,8 +13,9 @@ from transformers import TrainerCallback
 from ..prep.config import TrackingOptions, _Strict
 
 # %% auto #0
-__all__ = ['LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16', 'build_trainer',
-           'duration', 'progress_bar', 'LogLines', 'TrainResult', 'last_checkpoint', 'train']
+__all__ = ['CADENCE', 'LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16',
+           'build_trainer', 'duration', 'progress_bar', 'LogLines', 'TrainResult', 'last_checkpoint', 'train',
+           'run_settings', 'check_resume', 'record_settings']
 
 # %% ../../nbs/train/00_trainer.ipynb #2ab111d9
 class LoraOptions(_Strict):
@@ -173,10 +174,17 @@ class TrainResult:
     resumed_from: str | None = None
     card: dict = field(default_factory=dict)
 
+def _complete(ck: Path) -> bool:
+    "Whether a checkpoint folder was written to the end (its `trainer_state.json`, saved last, reads)."
+    try: return "global_step" in json.loads((ck / "trainer_state.json").read_text())
+    except (OSError, ValueError): return False
+
 def last_checkpoint(output: str | os.PathLike) -> str | None:
-    "The newest complete `checkpoint-N` folder in `output` (None when there is none)."
-    from transformers.trainer_utils import get_last_checkpoint
-    return get_last_checkpoint(str(output)) if Path(output).is_dir() else None
+    """The newest complete `checkpoint-N` folder in `output` (None when there is none). A folder a kill interrupted while
+    it was being written is passed over (transformers' `get_last_checkpoint` would pick it, and the resume would fail)."""
+    d = Path(output)
+    done = [p for p in d.glob("checkpoint-*") if p.name[11:].isdigit() and _complete(p)] if d.is_dir() else []
+    return str(max(done, key=lambda p: int(p.name[11:]))) if done else None
 
 def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> TrainResult:
     "Fine-tune `cfg.model` on `cfg.data`, resuming from the last checkpoint in `cfg.output` if there is one."
@@ -187,8 +195,10 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
     transformers.set_seed(cfg.seed)
     model, tok = load_causal_lm(cfg.model)
     data = read_prepared(cfg.data, cfg.kind, tok.eos_token)
+    check_resume(cfg)
     trainer = build_trainer(cfg, model, tok, data, callbacks, log)
     resume = last_checkpoint(cfg.output)
+    if not resume: record_settings(cfg, data["card"].get("dataset_hash"))
     if resume: log(f"resuming from {resume}")
     t0 = time.perf_counter()
     out = trainer.train(resume_from_checkpoint=resume)
@@ -205,3 +215,37 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
     (final / "train_card.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
     return TrainResult(Path(cfg.output), final, metrics, trainer.state.log_history, resume, card)
+
+# %% ../../nbs/train/00_trainer.ipynb #1e8cde29
+CADENCE = {"name", "description", "output", "tracking", "logging_steps", "save_steps", "eval_steps"}
+
+def run_settings(config: dict | TrainConfig) -> dict:
+    "The settings that decide what a training run computes (`config` without `CADENCE`), as JSON values."
+    d = config.model_dump() if isinstance(config, TrainConfig) else config
+    return {k: v for k, v in json.loads(json.dumps(d, default=str)).items() if k not in CADENCE}
+
+def _data_hash(data: str) -> str | None:
+    try: return json.loads((Path(data) / "card.json").read_text()).get("dataset_hash")
+    except (OSError, ValueError): return None
+
+def check_resume(cfg: TrainConfig) -> None:
+    "`TrainError` when `cfg.output` holds checkpoints of a run with other settings or data (nothing to check otherwise)."
+    out = Path(cfg.output)
+    if not last_checkpoint(out): return
+    rec, card = out / "run_settings.json", out / "final" / "train_card.json"
+    try:
+        if rec.is_file(): old = json.loads(rec.read_text())
+        elif card.is_file(): c = json.loads(card.read_text()); old = {**run_settings(c["config"]), "dataset_hash": c.get("dataset_hash")}
+        else: return
+    except (OSError, ValueError, KeyError): return
+    new = {**run_settings(cfg), "dataset_hash": _data_hash(cfg.data)}
+    diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if diff:
+        shown = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" if k != "dataset_hash" else "the data set" for k in diff[:4])
+        raise TrainError(f"output: {out} holds checkpoints of a run with other settings ({shown}{', ...' if len(diff) > 4 else ''}); "
+                         "a checkpoint resumes only the run that wrote it: choose a new output folder or remove this one")
+
+def record_settings(cfg: TrainConfig, dataset_hash: str | None) -> None:
+    "Write `output/run_settings.json` (what `check_resume` compares)."
+    out = Path(cfg.output); out.mkdir(parents=True, exist_ok=True)
+    (out / "run_settings.json").write_text(json.dumps({**run_settings(cfg), "dataset_hash": dataset_hash}, indent=1) + "\n")
