@@ -67,6 +67,8 @@ CASES = {
     "split-fractions":   ({"data.jsonl": GOOD, "p.yaml": prep_yaml().replace("validation: 0.1", "validation: 0.5")}, [], "fractions sum to 1.4"),
     "model-unknown":     ({"data.jsonl": GOOD, "p.yaml": prep_yaml(extra=FAST + "model: gpt-17\n")}, [], "model: model 'gpt-17': no tokenizer found"),
     "template-unknown":  ({"data.jsonl": GOOD, "p.yaml": prep_yaml(extra=FAST + "template: vicuna\n")}, [], "template: 'vicuna' is not allowed"),
+    "base-no-template":  ({"data.jsonl": GOOD, "p.yaml": prep_yaml(extra=FAST + "model: gemma3-270m\ntemplate: model\n")}, [],
+                          "template 'model' needs a target model with a chat template of its own; this one has none"),
     "ner-missing":       ({"data.jsonl": GOOD, "p.yaml": prep_yaml(extra="pii: {ner_model: xx_ent_wiki_sm}\n")}, [], "pii.ner_model: spaCy pipeline 'xx_ent_wiki_sm' is not installed"),
     "benchmark-unknown": ({"data.jsonl": GOOD, "p.yaml": prep_yaml(extra="decontaminate: {benchmarks: [mmlu]}\n")}, [], "decontaminate.benchmarks: unknown mmlu"),
     "output-not-ours":   ({"data.jsonl": GOOD, "out/keep.txt": b"precious", "p.yaml": prep_yaml()}, [], "output: out exists and is not a data set written by llmforge prep"),

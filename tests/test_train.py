@@ -32,6 +32,7 @@ CASES = {
     "qlora-on-cpu":   (lambda d: yaml_for(d / "sft", extra="method: qlora\n"), "method: qlora needs a CUDA GPU"),
     "unknown-field":  (lambda d: yaml_for(d / "sft", extra="lora: {rank: 8}\n"), "lora.rank: unknown field"),
     "bad-lr":         (lambda d: yaml_for(d / "sft", extra="learning_rate: -1\n"), "learning_rate: -1"),
+    "too-big":        (lambda d: yaml_for(d / "sft", extra="batch_size: 4096\n"), "exceeds the"),
     "model-missing":  (lambda d: yaml_for(d / "sft", extra="model: /nope/m.gguf\n"), "model: '/nope/m.gguf' is not a registered model"),
 }
 

@@ -11,7 +11,7 @@ from .registry import models, gguf_sha256
 from .tokenizer import load_tokenizer
 
 # %% auto #0
-__all__ = ['hf_model_dir', 'load_causal_lm', 'native_bf16']
+__all__ = ['hf_model_dir', 'load_causal_lm', 'model_shape', 'native_bf16']
 
 # %% ../../nbs/models/02_hf.ipynb #875ef7cf
 _LOCK = threading.Lock()
@@ -72,6 +72,24 @@ def load_causal_lm(model: str, dtype: str = "float32"):
                 raise ValueError(f"model {model!r}: not a registered model ({', '.join(models.names())}), a .gguf file, "
                                  f"a model folder or a reachable Hub id: {str(e).splitlines()[0][:200]}") from None
     return m.eval(), tok
+
+# %% ../../nbs/models/02_hf.ipynb #710abde5
+def model_shape(model: str) -> dict:
+    "`params` (unique), `vocab`, `hidden` and `layers` of a model, from its config alone (no weights loaded)."
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    gguf, saved = _gguf_path(model), hf_model_dir(model)
+    if saved is not None and (saved / "config.json").is_file(): cfg = AutoConfig.from_pretrained(str(saved))
+    elif gguf is not None: cfg = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    else:
+        p = Path(model).expanduser()
+        cfg = AutoConfig.from_pretrained(str(p) if p.is_dir() else model)
+    with torch.device("meta"): m = AutoModelForCausalLM.from_config(cfg)
+    t = cfg.get_text_config()
+    return dict(params=sum(p.numel() for p in m.parameters()), vocab=t.vocab_size, hidden=t.hidden_size,
+                layers=t.num_hidden_layers)
 
 # %% ../../nbs/models/02_hf.ipynb #e97e5df2
 def native_bf16() -> bool:

@@ -483,7 +483,7 @@ def load_train(path: str | os.PathLike, overrides: dict | None = None):
 
 def check_train(cfg) -> None:
     "Check a training config's data, method, model and output before any run (`TrainError` in one line)."
-    from llmforge.train.trainer import TrainError, read_prepared, check_method, check_resume
+    from llmforge.train.trainer import TrainError, read_prepared, check_method, check_resume, check_memory
     if hasattr(cfg, "arms"): return check_tune_study(cfg)            # a tuning study
     read_prepared(cfg.data, cfg.kind)
     check_method(cfg.method)
@@ -494,6 +494,7 @@ def check_train(cfg) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not any(out.glob("checkpoint-*")) and not (out / "final").is_dir())):
         raise TrainError(f"output: {out} exists and is not a training output folder (no checkpoint-* or final/); choose a new folder")
     check_resume(cfg)
+    check_memory(cfg)
 
 # %% ../../nbs/pipeline/03_cli.ipynb #941903d5
 def train_run(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,

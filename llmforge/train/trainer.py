@@ -13,9 +13,9 @@ from transformers import TrainerCallback
 from ..prep.config import TrackingOptions, _Strict
 
 # %% auto #0
-__all__ = ['CADENCE', 'LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16',
-           'build_trainer', 'duration', 'progress_bar', 'LogLines', 'TrainResult', 'last_checkpoint', 'train',
-           'run_settings', 'check_resume', 'record_settings']
+__all__ = ['GB', 'CADENCE', 'LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16',
+           'build_trainer', 'duration', 'progress_bar', 'LogLines', 'available_memory', 'memory_estimate',
+           'check_memory', 'TrainResult', 'last_checkpoint', 'train', 'run_settings', 'check_resume', 'record_settings']
 
 # %% ../../nbs/train/00_trainer.ipynb #2ab111d9
 class LoraOptions(_Strict):
@@ -164,6 +164,49 @@ class LogLines(TrainerCallback):
         eta = (total - done) * el / steps if steps > 0 else None
         self.log(f"{progress_bar(done, total)} step {done}/{total}, {duration(el)} elapsed, {duration(eta)} left: {vals}")
 
+# %% ../../nbs/train/00_trainer.ipynb #115958cd
+GB = 1024 ** 3
+
+def available_memory() -> float | None:
+    "Bytes this process can still take: `MemAvailable`, capped by a cgroup v2 limit (None where neither is readable)."
+    got = []
+    try: got.append(int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable:")).split()[1]) * 1024)
+    except (OSError, StopIteration, ValueError): pass
+    try:
+        lim = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if lim != "max": got.append(int(lim) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError): pass
+    return float(min(got)) if got else None
+
+def memory_estimate(cfg: TrainConfig, shape: dict, longest: int) -> dict[str, float]:
+    "The estimated peak of a run, in bytes, by part (see above); `shape` from `models.hf.model_shape`."
+    n, full = shape["params"], cfg.method == "full"
+    seqs, tokens = cfg.batch_size * (2 if cfg.kind == "dpo" else 1), min(longest, cfg.max_length)
+    trainable = n if full else 0.02 * n           # LoRA adapters are well under 2% of the model
+    return {"runtime": 1.0 * GB, "weights": 4.0 * n, "optimizer": 12.0 * trainable,
+            "bf16 copies": 2.0 * n if use_bf16(cfg.precision) else 0.0,
+            "reference": 4.0 * n if full and cfg.kind == "dpo" else 0.0,
+            "activations": seqs * tokens * (12.0 * shape["vocab"] + 96.0 * shape["hidden"] * shape["layers"])}
+
+def _longest(cfg: TrainConfig) -> int:
+    "The longest training row's tokens as prep measured them (`max_length` where it did not)."
+    rows = [json.loads(l) for l in (Path(cfg.data) / "train.jsonl").read_text().splitlines() if l.strip()]
+    return max((r.get("n_tokens") or cfg.max_length for r in rows[:cfg.train_size or None]), default=cfg.max_length)
+
+def check_memory(cfg: TrainConfig, available: float | None = None) -> dict:
+    "`TrainError` when the estimate exceeds the memory available; else the estimate (with `total` and `available`)."
+    from llmforge.models.hf import model_shape
+    try: shape = model_shape(cfg.model)
+    except Exception: return {}                   # a model whose config cannot be read fails later, where it is loaded
+    est = memory_estimate(cfg, shape, _longest(cfg))
+    total, avail = sum(est.values()), available if available is not None else available_memory()
+    if avail is not None and total > avail:
+        parts = ", ".join(f"{k} {v / GB:.1f}" for k, v in est.items() if v)
+        raise TrainError(f"batch_size {cfg.batch_size} x max_length {cfg.max_length} ({cfg.method} {cfg.kind} of {cfg.model}): "
+                         f"estimated peak {total / GB:.1f} GB ({parts}) exceeds the {avail / GB:.1f} GB available; use a smaller "
+                         "batch_size (with grad_accum for the same effective batch), a smaller max_length, or method: lora")
+    return {**est, "total": total, "available": avail}
+
 # %% ../../nbs/train/00_trainer.ipynb #32f78492
 @dataclass
 class TrainResult:
@@ -192,6 +235,8 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
     from llmforge.models.hf import load_causal_lm, _gguf_path
     from llmforge.models.registry import gguf_sha256
     check_method(cfg.method)
+    mem = check_memory(cfg)
+    if mem.get("available"): log(f"memory: estimated peak {mem['total'] / GB:.1f} GB of {mem['available'] / GB:.1f} GB available")
     transformers.set_seed(cfg.seed)
     model, tok = load_causal_lm(cfg.model)
     data = read_prepared(cfg.data, cfg.kind, tok.eos_token)
@@ -211,7 +256,7 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
             "base_gguf_sha256": gguf_sha256(g) if g else None, "dataset_hash": data["card"].get("dataset_hash"),
             "dataset": str(Path(cfg.data).resolve()), "template": data["card"].get("template"),
             "template_text": data["card"].get("template_text"), "config": cfg.model_dump(), "metrics": metrics,
-            "bf16": trainer.args.bf16, "global_step": trainer.state.global_step, "resumed_from": resume,
+            "bf16": trainer.args.bf16, "memory_estimate_gb": round(mem.get("total", 0) / GB, 2), "global_step": trainer.state.global_step, "resumed_from": resume,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
     (final / "train_card.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
     return TrainResult(Path(cfg.output), final, metrics, trainer.state.log_history, resume, card)
