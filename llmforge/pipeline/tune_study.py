@@ -11,7 +11,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from ..core.types import stable_hash
 from ..prep.config import TrackingOptions, _Strict
-from ..train.trainer import TrainConfig, run_settings
+from ..train.trainer import TrainConfig, dataset_hash, run_settings
 from .config import CompareConfig, ConfigError, _format_errors, _merge, _read_yaml, set_dotted, sweep_arms, check_sweep
 
 # %% auto #0
@@ -131,12 +131,12 @@ def load_tune_study(path: str | os.PathLike, overrides: dict | None = None) -> T
 
 # %% ../../nbs/pipeline/04_tune_study.ipynb #9cae1480
 def trained(cfg: TrainConfig) -> bool:
-    "Whether `cfg.output/final` holds a model trained with these settings."
+    "Whether `cfg.output/final` holds a model trained with these settings on this data set."
     p = Path(cfg.output) / "final" / "train_card.json"
     if not p.is_file(): return False
     try: card = json.loads(p.read_text())
     except ValueError: return False
-    return run_settings(card.get("config") or {}) == run_settings(cfg)
+    return run_settings(card.get("config") or {}) == run_settings(cfg) and card.get("dataset_hash") == dataset_hash(cfg.data)
 
 def arm_file(study: TuneStudy, label: str) -> Path:
     "The arm's settings as a training file (written on first use)."
@@ -217,7 +217,7 @@ def log_eval_run(tracker, name: str, records: list, parent: str, tags: dict | No
     return rid
 
 def _data_hash(study: TuneStudy) -> str:
-    return json.loads((Path(study.data) / "card.json").read_text()).get("dataset_hash", "")[:12]
+    return (dataset_hash(study.data) or "")[:12]
 
 def _model_key(model: str) -> str:
     card = Path(model) / "train_card.json"

@@ -15,7 +15,8 @@ from ..prep.config import TrackingOptions, _Strict
 # %% auto #0
 __all__ = ['GB', 'CADENCE', 'LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16',
            'build_trainer', 'duration', 'progress_bar', 'LogLines', 'available_memory', 'memory_estimate',
-           'check_memory', 'TrainResult', 'last_checkpoint', 'train', 'run_settings', 'check_resume', 'record_settings']
+           'check_memory', 'TrainResult', 'last_checkpoint', 'train', 'run_settings', 'dataset_hash', 'check_resume',
+           'record_settings']
 
 # %% ../../nbs/train/00_trainer.ipynb #2ab111d9
 class LoraOptions(_Strict):
@@ -269,7 +270,8 @@ def run_settings(config: dict | TrainConfig) -> dict:
     d = config.model_dump() if isinstance(config, TrainConfig) else config
     return {k: v for k, v in json.loads(json.dumps(d, default=str)).items() if k not in CADENCE}
 
-def _data_hash(data: str) -> str | None:
+def dataset_hash(data: str) -> str | None:
+    "The content hash of a prep folder's data set (None when it has no readable card)."
     try: return json.loads((Path(data) / "card.json").read_text()).get("dataset_hash")
     except (OSError, ValueError): return None
 
@@ -283,7 +285,7 @@ def check_resume(cfg: TrainConfig) -> None:
         elif card.is_file(): c = json.loads(card.read_text()); old = {**run_settings(c["config"]), "dataset_hash": c.get("dataset_hash")}
         else: return
     except (OSError, ValueError, KeyError): return
-    new = {**run_settings(cfg), "dataset_hash": _data_hash(cfg.data)}
+    new = {**run_settings(cfg), "dataset_hash": dataset_hash(cfg.data)}
     diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if diff:
         shown = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" if k != "dataset_hash" else "the data set" for k in diff[:4])
