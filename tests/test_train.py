@@ -131,6 +131,28 @@ def test_bad_tuning_study_refused(case, prepared, tmp_path, monkeypatch, capsys)
     assert main(["run", "s.yaml"]) == 2 and "run it with `llmforge train" in capsys.readouterr().err
 
 @pytest.mark.slow
+def test_tuning_study_nests_training_sizes(prepared, tmp_path):
+    "A train_size sweep with rows in order and a constant learning rate trains once: the 4-row arm saves the 2-row arm."
+    text = (f"study: nest\ntrain: {{kind: dpo, data: {prepared / 'pref'}, output: runs/nest, max_length: 256, batch_size: 1, "
+            "grad_accum: 2, shuffle: false, lr_scheduler: constant, logging_steps: 1}\n"
+            "sweep: {train_size: [2, 4]}\nevaluate: {preference: {split: validation}, responses: null, limit: 2}\n"
+            "tracking: {experiment: nest-test}\n")
+    (tmp_path / "s.yaml").write_text(text)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    p = subprocess.run([LLMFORGE, "train", "s.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "arm train_size-4 saves train_size-2 on the way" in p.stdout, p.stdout[-2000:]
+    small = json.loads((tmp_path / "runs" / "nest" / "train_size-2" / "final" / "train_card.json").read_text())
+    big = json.loads((tmp_path / "runs" / "nest" / "train_size-4" / "final" / "train_card.json").read_text())
+    assert (small["global_step"], small["config"]["train_size"], big["global_step"]) == (1, 2, 2)
+    assert small["snapshot_of"] == str((tmp_path / "runs" / "nest" / "train_size-4").resolve())
+    c = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("nest-test").experiment_id])
+    assert [r.data.tags.get("mlflow.runName") for r in runs if r.data.tags.get("llmforge.kind") == "train"] == ["nest-train_size-4"]
+    out = json.loads(next((tmp_path / "reports").glob("nest-*.json")).read_text())
+    assert [r["arm"] for r in out["table"]] == ["train_size-2", "train_size-4"] and out["arms"] == {"train_size-2": "trained", "train_size-4": "FINISHED"}
+
+@pytest.mark.slow
 def test_tuning_study_trains_judges_and_resumes(prepared, tmp_path):
     "One DPO arm, trained one step, judged against its base (preference, responses, a benchmark through the runner); a re-run trains nothing."
     (tmp_path / "s.yaml").write_text(study_yaml(prepared / "pref"))

@@ -546,13 +546,19 @@ def train_arms(study, parent: str, overrides: dict | None, report_dir: str, kern
     "Train every arm not trained yet (as child runs of `parent`); returns label -> 'trained' / 'FINISHED' / an error."
     ts = _ts()
     out = {}
-    for label, cfg in study.arms.items():
-        if ts.trained(cfg): out[label] = "trained"; _note(f"arm {label}: already trained in {cfg.output}"); continue
+    for big, small in study.nested.items():
+        if progress: print(f"[study {study.name}] arm {big} saves {', '.join(small)} on the way (their rows are its first rows)", flush=True)
+    if study.unnested and progress: print(f"[study {study.name}] every train_size trains on its own: {study.unnested}", flush=True)
+    for label, cfg in sorted(study.arms.items(), key=lambda kv: kv[0] not in study.nested):   # the nesting arms first
+        if ts.trained(cfg):
+            out[label] = "trained"
+            if not any(label in s for s in study.nested.values()): _note(f"arm {label}: already trained in {cfg.output}")
+            continue
         if progress: print(f"[study {study.name}] train arm {label}", flush=True)
         check_train(cfg)
         res = train_run(str(ts.arm_file(study, label)), None, report_dir, kernel, progress, cfg=cfg, parent_run_id=parent)
         out[label] = res["status"] if res["status"] == "FINISHED" else (res["error"] or res["status"])
-    return out
+    return {k: out[k] for k in study.arms if k in out}
 
 def evaluate_arms(study, labels: list[str], parent: str, tracker, report_dir: str, kernel, progress: bool) -> dict:
     "Judge the base and the trained arms `labels`: family -> label -> (run id, records); benchmark studies' results under 'studies'."

@@ -11,14 +11,14 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from ..core.types import stable_hash
 from ..prep.config import TrackingOptions, _Strict
-from ..train.trainer import TrainConfig, dataset_hash, run_settings
+from ..train.trainer import TrainConfig, dataset_hash, nest_problem, run_settings
 from .config import CompareConfig, ConfigError, _format_errors, _merge, _read_yaml, set_dotted, sweep_arms, check_sweep
 
 # %% auto #0
 __all__ = ['STUDY_KEYS', 'METRICS', 'NAMES', 'COUNTS', 'PreferenceEval', 'ResponseEval', 'EvaluateOptions', 'TuneStudyConfig',
-           'is_tune_study', 'TuneStudy', 'parse_tune_study', 'load_tune_study', 'trained', 'arm_file', 'served',
-           'models_of', 'benchmark_study', 'study_table', 'finding', 'log_eval_run', 'preference_for', 'judged_for',
-           'responses_for', 'write_study_report']
+           'is_tune_study', 'TuneStudy', 'parse_tune_study', 'nest_arms', 'load_tune_study', 'trained', 'arm_file',
+           'served', 'models_of', 'benchmark_study', 'study_table', 'finding', 'log_eval_run', 'preference_for',
+           'judged_for', 'responses_for', 'write_study_report']
 
 # %% ../../nbs/pipeline/04_tune_study.ipynb #fcb0c4c0
 STUDY_KEYS = ("study", "description", "train", "arms", "sweep", "evaluate", "compare", "tracking")
@@ -83,8 +83,10 @@ def is_tune_study(data) -> bool:
 # %% ../../nbs/pipeline/04_tune_study.ipynb #5e5fc841
 class TuneStudy:
     "A validated tuning study: its settings and one `TrainConfig` per arm."
-    def __init__(self, config: TuneStudyConfig, arms: dict[str, TrainConfig], source: str = ""):
+    def __init__(self, config: TuneStudyConfig, arms: dict[str, TrainConfig], source: str = "", nested: dict | None = None,
+                 unnested: str | None = None):
         self.config, self.arms, self.source = config, arms, source
+        self.nested, self.unnested = nested or {}, unnested      # arm -> the smaller arms it saves on the way; why not
         self.name, self.evaluate, self.compare, self.tracking = config.study, config.evaluate, config.compare, config.tracking
         first = next(iter(arms.values()))
         self.base_model, self.data, self.output = first.model, first.data, Path(config.train.get("output", "runs/" + self.name))
@@ -123,7 +125,26 @@ def parse_tune_study(data: dict, source: str = "<dict>", overrides: dict | None 
     if len(models_) > 1 or len(datas) > 1:
         raise ConfigError(f"invalid tuning study {source}: every arm must start from one model and one data folder "
                           f"(got model {sorted(models_)}, data {sorted(datas)}): the study compares them with that base")
-    return TuneStudy(sc, arms, source)
+    nested, unnested = nest_arms(arms)
+    return TuneStudy(sc, arms, source, nested, unnested)
+
+def nest_arms(arms: dict[str, TrainConfig]) -> tuple[dict[str, list[str]], str | None]:
+    """Arms that differ only in `train_size`, where the smaller runs are the larger one's first rows (`nest_problem`):
+    the largest gets `snapshots` for the others, which it then trains on the way. Returns largest -> smaller arms, and
+    why a group of sizes could not be nested (None when every group was)."""
+    groups: dict[str, list[str]] = {}
+    for label, c in arms.items():
+        if c.train_size: groups.setdefault(json.dumps({**run_settings(c), "train_size": None}, sort_keys=True), []).append(label)
+    nested, why = {}, None
+    for labels in groups.values():
+        if len(labels) < 2: continue
+        labels = sorted(labels, key=lambda k: arms[k].train_size)
+        big, small = labels[-1], [k for k in labels[:-1] if arms[k].train_size < arms[labels[-1]].train_size]
+        if not small: continue
+        if (problem := nest_problem(arms[big], [arms[k].train_size for k in small])): why = why or problem; continue
+        arms[big] = TrainConfig.model_validate({**arms[big].model_dump(), "snapshots": {arms[k].train_size: arms[k].output for k in small}})
+        nested[big] = small
+    return nested, why
 
 def load_tune_study(path: str | os.PathLike, overrides: dict | None = None) -> TuneStudy:
     "Read and validate a tuning study file."

@@ -13,10 +13,10 @@ from transformers import TrainerCallback
 from ..prep.config import TrackingOptions, _Strict
 
 # %% auto #0
-__all__ = ['GB', 'CADENCE', 'LoraOptions', 'TrainConfig', 'TrainError', 'end_at_eos', 'read_prepared', 'check_method', 'use_bf16',
-           'build_trainer', 'duration', 'progress_bar', 'LogLines', 'available_memory', 'memory_estimate',
-           'check_memory', 'TrainResult', 'last_checkpoint', 'train', 'run_settings', 'dataset_hash', 'check_resume',
-           'record_settings']
+__all__ = ['GB', 'CADENCE', 'LoraOptions', 'TrainConfig', 'nest_problem', 'TrainError', 'end_at_eos', 'read_prepared',
+           'check_method', 'use_bf16', 'build_trainer', 'duration', 'progress_bar', 'LogLines', 'available_memory',
+           'memory_estimate', 'check_memory', 'TrainResult', 'last_checkpoint', 'train', 'train_card', 'Snapshots',
+           'run_settings', 'dataset_hash', 'check_resume', 'record_settings']
 
 # %% ../../nbs/train/00_trainer.ipynb #2ab111d9
 class LoraOptions(_Strict):
@@ -43,6 +43,10 @@ class TrainConfig(_Strict):
     max_length: int = Field(1024, ge=16)
     beta: float = Field(0.1, gt=0)                         # DPO's KL strength
     train_size: Optional[int] = Field(None, ge=1)          # the first N training rows (the prep split is already shuffled)
+    shuffle: bool = True                                   # false: rows in the prep split's order, one after another
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    warmup_steps: int = Field(0, ge=0)
+    snapshots: dict[int, str] = Field(default_factory=dict)  # N -> folder: also save the model after its first N rows there
     seed: int = 0
     precision: Literal["auto", "fp32", "bf16"] = "auto"    # auto: bf16 autocast where the hardware computes in bf16
     logging_steps: int = Field(5, ge=1)
@@ -54,7 +58,21 @@ class TrainConfig(_Strict):
     def _lr(self):
         if self.learning_rate is None:
             self.learning_rate = 5e-6 if self.kind == "dpo" else (2e-4 if self.method != "full" else 2e-5)
+        if self.snapshots and (why := nest_problem(self, sorted(self.snapshots))): raise ValueError(f"snapshots: {why}")
         return self
+
+def nest_problem(cfg: TrainConfig, sizes: list[int]) -> str | None:
+    """Why the models after the first N rows of `cfg`'s run (N in `sizes`) would not be the runs of `train_size: N`, or None.
+    They are exactly those runs when rows come in the split's order, the learning rate does not depend on the run's
+    length, there is one pass, and each N ends an optimizer step."""
+    rows = cfg.batch_size * cfg.grad_accum
+    if cfg.shuffle: return "the model after the first N rows is the train_size N run only with shuffle: false"
+    if cfg.lr_scheduler not in ("constant", "constant_with_warmup"):
+        return f"lr_scheduler {cfg.lr_scheduler!r} depends on the run's length: use constant or constant_with_warmup"
+    if cfg.epochs > 1 or cfg.max_steps: return "needs a single pass over the rows (epochs <= 1, no max_steps)"
+    if (bad := [n for n in sizes if n % rows]): return f"{bad[0]} rows do not end an optimizer step of {rows} rows (batch_size x grad_accum)"
+    if cfg.train_size and (big := [n for n in sizes if n >= cfg.train_size]): return f"{big[0]} rows is not fewer than train_size {cfg.train_size}"
+    return None
 
 # %% ../../nbs/train/00_trainer.ipynb #09cb6866
 class TrainError(ValueError):
@@ -106,7 +124,9 @@ def _args(cfg: TrainConfig, out: Path, has_eval: bool) -> dict:
                 eval_strategy=("steps" if cfg.eval_steps else "no") if has_eval else "no", eval_steps=cfg.eval_steps,
                 seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.precision), fp16=False, use_cpu=True, report_to=[],
                 disable_tqdm=True, dataloader_num_workers=0, max_length=cfg.max_length, save_only_model=False,
-                activation_checkpointing=False)   # TRL turns it on; on a CPU with memory to spare it only recomputes
+                activation_checkpointing=False,   # TRL turns it on; on a CPU with memory to spare it only recomputes
+                lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps,
+                train_sampling_strategy="random" if cfg.shuffle else "sequential")
 
 def build_trainer(cfg: TrainConfig, model, tokenizer, data: dict, callbacks: list = (), log: Callable | None = None):
     "TRL's SFT or DPO trainer for `cfg`, on `data` from `read_prepared`."
@@ -232,9 +252,8 @@ def last_checkpoint(output: str | os.PathLike) -> str | None:
 
 def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> TrainResult:
     "Fine-tune `cfg.model` on `cfg.data`, resuming from the last checkpoint in `cfg.output` if there is one."
-    import torch, transformers
-    from llmforge.models.hf import load_causal_lm, _gguf_path
-    from llmforge.models.registry import gguf_sha256
+    import transformers
+    from llmforge.models.hf import load_causal_lm
     check_method(cfg.method)
     mem = check_memory(cfg)
     if mem.get("available"): log(f"memory: estimated peak {mem['total'] / GB:.1f} GB of {mem['available'] / GB:.1f} GB available")
@@ -242,7 +261,9 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
     model, tok = load_causal_lm(cfg.model)
     data = read_prepared(cfg.data, cfg.kind, tok.eos_token)
     check_resume(cfg)
-    trainer = build_trainer(cfg, model, tok, data, callbacks, log)
+    snap = Snapshots(cfg, tok, data["card"], mem, log) if cfg.snapshots else None
+    trainer = build_trainer(cfg, model, tok, data, [*callbacks, *([snap] if snap else [])], log)
+    if snap: snap.trainer = trainer
     resume = last_checkpoint(cfg.output)
     if not resume: record_settings(cfg, data["card"].get("dataset_hash"))
     if resume: log(f"resuming from {resume}")
@@ -252,18 +273,43 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
     if data["validation"]: metrics.update(trainer.evaluate())
     final = Path(cfg.output) / "final"
     trainer.save_model(str(final)); tok.save_pretrained(str(final))
-    g = _gguf_path(cfg.model)
-    card = {"name": cfg.name, "kind": cfg.kind, "method": cfg.method, "base_model": cfg.model,
-            "base_gguf_sha256": gguf_sha256(g) if g else None, "dataset_hash": data["card"].get("dataset_hash"),
-            "dataset": str(Path(cfg.data).resolve()), "template": data["card"].get("template"),
-            "template_text": data["card"].get("template_text"), "config": cfg.model_dump(), "metrics": metrics,
-            "bf16": trainer.args.bf16, "memory_estimate_gb": round(mem.get("total", 0) / GB, 2), "global_step": trainer.state.global_step, "resumed_from": resume,
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+    card = train_card(cfg, data["card"], trainer, metrics, mem, resume)
     (final / "train_card.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
     return TrainResult(Path(cfg.output), final, metrics, trainer.state.log_history, resume, card)
 
+def train_card(cfg: TrainConfig, data_card: dict, trainer, metrics: dict, mem: dict, resume: str | None = None) -> dict:
+    "What a trained model was trained from, how, and how it went (saved as `train_card.json` beside the weights)."
+    import torch, transformers
+    from llmforge.models.hf import _gguf_path
+    from llmforge.models.registry import gguf_sha256
+    g = _gguf_path(cfg.model)
+    return {"name": cfg.name, "kind": cfg.kind, "method": cfg.method, "base_model": cfg.model,
+            "base_gguf_sha256": gguf_sha256(g) if g else None, "dataset_hash": data_card.get("dataset_hash"),
+            "dataset": str(Path(cfg.data).resolve()), "template": data_card.get("template"),
+            "template_text": data_card.get("template_text"), "config": cfg.model_dump(), "metrics": metrics,
+            "bf16": trainer.args.bf16, "memory_estimate_gb": round(mem.get("total", 0) / GB, 2),
+            "global_step": trainer.state.global_step, "resumed_from": resume,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+
+class Snapshots(TrainerCallback):
+    "Save the model after the first N rows into `cfg.snapshots[N]/final`, with the card of the `train_size: N` run."
+    def __init__(self, cfg: TrainConfig, tokenizer, data_card: dict, mem: dict, log: Callable = print):
+        self.cfg, self.tok, self.data_card, self.mem, self.log, self.trainer = cfg, tokenizer, data_card, mem, log, None
+    def on_step_end(self, args, state, control, model=None, **kw):
+        rows = state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps
+        if rows not in self.cfg.snapshots: return
+        sub = self.cfg.model_copy(update={"train_size": rows, "output": self.cfg.snapshots[rows], "snapshots": {},
+                                          "name": Path(self.cfg.snapshots[rows]).name})
+        final = Path(sub.output) / "final"
+        model.save_pretrained(str(final)); self.tok.save_pretrained(str(final))
+        losses = [h["loss"] for h in state.log_history if "loss" in h and h.get("step", 0) <= state.global_step]
+        card = train_card(sub, self.data_card, self.trainer, {"train_loss_last": losses[-1] if losses else None}, self.mem)
+        card["snapshot_of"] = str(Path(self.cfg.output).resolve())
+        (final / "train_card.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
+        self.log(f"saved the model after the first {rows} rows (train_size {rows}) in {final}")
+
 # %% ../../nbs/train/00_trainer.ipynb #1e8cde29
-CADENCE = {"name", "description", "output", "tracking", "logging_steps", "save_steps", "eval_steps"}
+CADENCE = {"name", "description", "output", "tracking", "logging_steps", "save_steps", "eval_steps", "snapshots"}
 
 def run_settings(config: dict | TrainConfig) -> dict:
     "The settings that decide what a training run computes (`config` without `CADENCE`), as JSON values."
