@@ -13,6 +13,7 @@ LAYERS = {
     "engines": 2, "retrieval": 2,                 # generation backends; knowledge bases, indexes, retrievers
     "eval": 3, "tools": 3, "prep": 3,             # scorers, statistics, comparisons (no MLflow); agent tools; training-data prep
     "train": 4,                                   # fine-tuning (TRL, PEFT)
+    "export": 4,                                  # adapters, merged models, GGUF files and their checks
     "methods": 4,                                 # naive, CoT, RAG, ReAct
     "tracking": 5, "report": 5,                   # all MLflow I/O; reports and charts
     "pipeline": 6,                                # plugins list, config, runner, CLI

@@ -19,7 +19,8 @@ from ..core.paths import init_workdir
 # %% auto #0
 __all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'PREP_TEMPLATE', 'TRAIN_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem',
            'run', 'compare', 'run_study', 'list_names', 'main', 'load_prep', 'check_prep', 'prep', 'load_train',
-           'check_train', 'train_run', 'check_tune_study', 'train_arms', 'evaluate_arms', 'tune_study_run']
+           'check_train', 'train_run', 'check_tune_study', 'train_arms', 'evaluate_arms', 'tune_study_run',
+           'load_export', 'export_run']
 
 # %% ../../nbs/pipeline/03_cli.ipynb #37a11d87
 def parse_overrides(items: list[str] | None) -> dict:
@@ -269,6 +270,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--report-dir", default="reports")
     t.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
     t.add_argument("--quiet", action="store_true", help="don't stream the notebook's output")
+    x = sub.add_parser("export", help="write a trained model as adapter, merged model, GGUF (f16, q8_0, k-quants), LoRA GGUF, each checked, with a model card")
+    x.add_argument("config", help="export YAML (params/export_*.yaml) or a training output folder")
+    x.add_argument("--formats", help="comma-separated: adapter, merged, lora, f16, f32, bf16, q8_0, q6_k, q5_k_m, q4_k_m, ...")
+    x.add_argument("--output", help="output folder (default: the file's, or exports/<run folder name>)")
+    x.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set checks.prompts=32")
+    x.add_argument("--quiet", action="store_true")
     i = sub.add_parser("init", help="start a working folder: starter params/ and an empty reports/")
     i.add_argument("dir", nargs="?", default=".")
     d = sub.add_parser("data", help="benchmark data: `llmforge data fetch NAME` writes a registered dataset from the Hub")
@@ -286,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     from llmforge.pipeline.runner import check_inputs
     from llmforge.data.datasets import DatasetError
     from llmforge.prep.ingest import PrepError
-    from llmforge.pipeline.config import is_prep, is_train, _read_yaml
+    from llmforge.pipeline.config import is_prep, is_train, is_export, _read_yaml
     a = _parser().parse_args(argv)
     try:
         if a.cmd == "list": print(list_names(a.what)); return 0
@@ -298,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "data": return _data(a)
         if a.cmd == "prep": return _prep_cmd(a)
         if a.cmd == "train": return _train_cmd(a)
+        if a.cmd == "export": return _export_cmd(a)
         if a.cmd == "validate":
             for f in a.configs:
                 data = _read_yaml(f)
@@ -305,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
                     cfg = load_prep(f); chk = check_prep(cfg)
                     for n in chk["notes"]: _note(n)
                     print(f"{f}: ok (prep {cfg.name}, config hash {cfg.hash()}, {chk['rows']} rows read)"); continue
+                if is_export(data):
+                    from llmforge.export.export import check_export
+                    from llmforge.export.gguf import ExportError
+                    try: cfg = load_export(f); check_export(cfg)
+                    except ExportError as e: print(f"error: {e}", file=sys.stderr); return 2
+                    print(f"{f}: ok (export {cfg.name}: {', '.join(cfg.formats)} of {cfg.run})"); continue
                 if is_train(data) or ("study" in data and "train" in data):
                     from llmforge.train.trainer import TrainError
                     try: cfg = load_train(f); check_train(cfg)
@@ -640,3 +654,60 @@ def tune_study_run(config_path: str, overrides: dict | None = None, report_dir: 
     if progress:
         for f in findings: print(f"[study {study.name}] {f}", flush=True)
     return _result(parent, st, err, paths, uri, tracker, output=str(study.output.resolve()), findings=findings, table=table)
+
+# %% ../../nbs/pipeline/03_cli.ipynb #a7177d76
+def load_export(path: str | os.PathLike, overrides: dict | None = None, formats: str | None = None, output: str | None = None):
+    "An export file, or a training output folder with default settings (`exports/<folder name>`), validated."
+    from llmforge.export.export import ExportConfig
+    from llmforge.pipeline.config import set_dotted, _format_errors
+    from pydantic import ValidationError
+    p = Path(path)
+    if p.is_dir():
+        data = {"name": (p.parent.name if p.name == "final" else p.name) or "export", "run": str(p)}
+        data["output"] = f"exports/{data['name']}"
+        for k, v in (overrides or {}).items(): set_dotted(data, k, v)
+        try: cfg = ExportConfig.model_validate(data)
+        except ValidationError as e: raise ConfigError(_format_errors(e, str(path), "export")) from None
+    else: cfg = _load_file(path, overrides, ExportConfig, "export")
+    upd = {**({"formats": [f.strip() for f in formats.split(",") if f.strip()]} if formats else {}), **({"output": output} if output else {})}
+    if upd:
+        try: cfg = ExportConfig.model_validate({**cfg.model_dump(), **upd})
+        except ValidationError as e: raise ConfigError(_format_errors(e, str(path), "export")) from None
+    return cfg
+
+def export_run(cfg, config_path: str | None = None, progress: bool = True) -> dict:
+    "Export as an MLflow run; returns the manifest with `run_id`."
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from llmforge.export.export import export
+    from llmforge.tracking.tracker import Tracker, tracking_uri
+    tracker = Tracker(cfg.tracking.uri or tracking_uri(), cfg.tracking.experiment)
+    run = tracker.client.create_run(tracker.experiment_id, run_name=cfg.name, tags={"llmforge.kind": "export", "llmforge.output": str(Path(cfg.output).resolve())})
+    rid = run.info.run_id
+    tracker.log_params(rid, {"run": str(Path(cfg.run).resolve()), "formats": ",".join(cfg.formats), "output": str(Path(cfg.output).resolve()),
+                             "checks.prompts": cfg.checks.prompts, "checks.texts": cfg.checks.texts, "checks.max_tokens": cfg.checks.max_tokens})
+    try: man = export(cfg, log=(lambda s: print(f"[export {cfg.name}] {s}", flush=True)) if progress else (lambda s: None))
+    except BaseException:
+        tracker.end_run(rid, "FAILED"); raise
+    tracker.log_params(rid, {"base_model": man["train_card"].get("base_model"), "dataset_hash": man["train_card"].get("dataset_hash")})
+    tracker.log_metrics(rid, {**{f"{k}.{m}": v[m] for k, v in man["checks"].items() for m in ("ppl_ratio", "ppl_gguf")},
+                              **{f"{k}.identical": v["agreement"]["identical"] for k, v in man["checks"].items()},
+                              **{f"size_mb.{f['format'].split(' ')[0]}": f["size_mb"] for f in man["files"]}, "seconds": man["seconds"]})
+    for name in ("README.md", "export.json"): tracker.log_artifact(rid, Path(cfg.output) / name, "export")
+    if config_path and Path(config_path).is_file(): tracker.log_artifact(rid, config_path, "config")
+    tracker.end_run(rid, "FINISHED" if man["status"] == "passed" else "FAILED")
+    return {**man, "run_id": rid}
+
+def _export_cmd(a) -> int:
+    from llmforge.export.export import check_export
+    from llmforge.export.gguf import ExportError
+    try:
+        cfg = load_export(a.config, parse_overrides(a.set), a.formats, a.output)
+        check_export(cfg)
+    except (ConfigError, ExportError) as e:
+        print(f"error: {e}", file=sys.stderr); return 2
+    try: man = export_run(cfg, a.config, progress=not a.quiet)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr); return 1
+    print(f"export {man['run_id']} ({a.config}): {man['status']}  {cfg.output}: " + ", ".join(f"{f['format']} {f['size_mb']} MB" for f in man["files"]))
+    for k, why in man["failed"].items(): print(f"error: check {k} failed: {why}", file=sys.stderr)
+    return 0 if man["status"] == "passed" else 1

@@ -20,8 +20,8 @@ from ..eval.scoring import scorers
 # %% auto #0
 __all__ = ['SAFE_NAME', 'EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
            'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'is_prep', 'is_train',
-           'load_config', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'check_sweep', 'sweep_arms',
-           'Study', 'parse_study', 'load_study', 'load_any']
+           'is_export', 'load_config', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'check_sweep',
+           'sweep_arms', 'Study', 'parse_study', 'load_study', 'load_any']
 
 # %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
 class _Strict(BaseModel):
@@ -234,6 +234,10 @@ def is_prep(data: dict) -> bool:
 def is_train(data: dict) -> bool:
     "Whether a params file's data define a fine-tuning run (`llmforge train`): it has `kind` and `data`."
     return isinstance(data, dict) and "kind" in data and "data" in data
+
+def is_export(data: dict) -> bool:
+    "Whether a params file's data define an export of a trained model (`llmforge export`): it has `run` and `formats`."
+    return isinstance(data, dict) and "run" in data and "formats" in data
 
 def _yaml_where(path, e: yaml.YAMLError) -> str:
     "`file:line:column: problem` for a YAML error (PyYAML's own message spans several lines)."

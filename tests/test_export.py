@@ -1,0 +1,101 @@
+"""`llmforge export`: a real LoRA SFT run written as adapter, merged model, GGUF f16 / q8_0 / q4_k_m and a LoRA GGUF through
+llama.cpp's own converters (from the sources of the installed llama-cpp-python), each GGUF checked against the model
+through llama.cpp, the model card and the MLflow run written; a check that fails marks the export failed; bad exports
+are refused in one line before anything is written."""
+import hashlib, json, os, shutil, subprocess
+from pathlib import Path
+import pytest
+from mlflow.tracking import MlflowClient
+from llmforge.pipeline.cli import main
+
+LLMFORGE = shutil.which("llmforge") or "llmforge"
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    "A two-step LoRA SFT run on a small prep folder with a test split; LLMFORGE_HOME shared by the module's exports."
+    d = tmp_path_factory.mktemp("export")
+    from llmforge.prep.config import PrepConfig
+    from llmforge.prep.build import prepare
+    from llmforge.train.trainer import TrainConfig, train
+    prepare(PrepConfig(input="project:training/self_instruct_seed_tasks.jsonl", format="sft", output=str(d / "sft"), limit=32,
+                       pii={"enabled": False}, decontaminate={"enabled": False}, max_tokens=256,
+                       split={"sizes": {"train": 0.75, "test": 0.25}}), log=lambda s: None)
+    old = os.environ.get("LLMFORGE_HOME"); os.environ["LLMFORGE_HOME"] = str(d / "home")
+    try: train(TrainConfig(kind="sft", data=str(d / "sft"), output=str(d / "run"), max_steps=2, batch_size=2, max_length=256,
+                           learning_rate=1e-3, logging_steps=1), log=lambda s: None)
+    finally:
+        if old is None: os.environ.pop("LLMFORGE_HOME", None)
+        else: os.environ["LLMFORGE_HOME"] = old
+    return d
+
+def _export(d: Path, *args, out="exp"):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{d / 'mlflow.db'}", "LLMFORGE_HOME": str(d / "home"), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([LLMFORGE, "export", str(d / "run"), "--output", str(d / out), "--set", "threads=1",
+                           "--set", "checks.prompts=4", "--set", "checks.texts=8", "--set", "checks.max_tokens=16", *args],
+                          cwd=d, env=env, capture_output=True, text=True, timeout=3600)
+
+@pytest.mark.slow
+def test_export_formats_checked_carded_and_tracked(trained):
+    p = _export(trained, "--formats", "adapter,merged,f16,q8_0,q4_k_m,lora")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = trained / "exp"
+    man = json.loads((out / "export.json").read_text())
+    assert man["status"] == "passed" and man["failed"] == {}, man["failed"]
+    names = {f["path"] for f in man["files"]}
+    assert {"adapter/adapter_model.safetensors", "merged/model.safetensors", "gguf/run-f16.gguf", "gguf/run-q8_0.gguf",
+            "gguf/run-q4_k_m.gguf", "gguf/run-lora-f16.gguf", "gguf/base-f16.gguf"} <= names, names
+    for f in man["files"]:                                            # the manifest describes the files on disk
+        assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    assert (out / "adapter" / "adapter_config.json").is_file() and (out / "merged" / "config.json").is_file()
+    assert (out / "merged" / "chat_template.jinja").is_file() or "chat_template" in (out / "merged" / "tokenizer_config.json").read_text()
+    c = man["checks"]
+    assert set(c) == {"f16", "q8_0", "q4_k_m", "lora"}
+    assert c["f16"]["ppl_ratio"] < 1.01 and c["f16"]["agreement"]["identical"] >= 0.75 and c["f16"]["tokenizer_agreement"] == 1.0
+    assert c["lora"]["ppl_ratio"] < 1.01 and c["lora"]["agreement"]["identical"] >= 0.75   # the adapter over the base = the merged model
+    assert 1.0 < c["q4_k_m"]["ppl_ratio"] < c["q4_k_m"]["tolerance"]                      # quantization costs some, within bounds
+    assert os.path.getsize(out / "gguf" / "run-q4_k_m.gguf") < 0.5 * os.path.getsize(out / "gguf" / "run-f16.gguf")
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlicense: apache-2.0\nbase_model: smollm2-135m-instruct\n") and "| `gguf/run-q8_0.gguf` | q8_0 |" in card
+    assert f"data set hash `{man['train_card']['dataset_hash']}`" in card and "## Checks" in card
+    cl = MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
+    run = cl.get_run(man_run_id(p.stdout))
+    assert run.info.status == "FINISHED" and run.data.metrics["f16.ppl_ratio"] == c["f16"]["ppl_ratio"]
+    assert {a.path for a in cl.list_artifacts(run.info.run_id, "export")} == {"export/README.md", "export/export.json"}
+
+def man_run_id(stdout: str) -> str:
+    line = next(l for l in stdout.splitlines() if l.startswith("export "))
+    return line.split()[1]
+
+@pytest.mark.slow
+def test_failed_check_marks_the_export_failed(trained):
+    p = _export(trained, "--formats", "f16", "--set", "checks.tolerance.f16=0.5", out="exp_bad")
+    assert p.returncode == 1 and "error: check f16 failed: perplexity" in p.stderr and "(allowed 0.5x)" in p.stderr, p.stderr[-2000:]
+    man = json.loads((trained / "exp_bad" / "export.json").read_text())
+    assert man["status"] == "failed" and "f16" in man["failed"] and (trained / "exp_bad" / "gguf" / "run-f16.gguf").is_file()
+    cl = MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
+    assert cl.get_run(man_run_id(p.stdout)).info.status == "FAILED"
+
+BAD = {
+    "no-run":       (lambda d: [str(d / "nope")], "export file not found"),
+    "not-trained":  (lambda d: [str(d / "empty")], "holds no trained model (no final/train_card.json)"),
+    "full-adapter": (lambda d: [str(d / "full"), "--formats", "adapter,f16"], "formats: adapter needs a LoRA run"),
+    "bad-format":   (lambda d: [str(d / "full"), "--formats", "q4_k_x"], "formats.0"),
+}
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_export_refused(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir(); (tmp_path / "full" / "final").mkdir(parents=True)
+    (tmp_path / "full" / "final" / "train_card.json").write_text('{"method": "full", "base_model": "smollm2-135m-instruct"}')
+    args, expected = BAD[case]
+    rc = main(["export", *args(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and expected in err, err
+    assert not (tmp_path / "exports").exists() and not (tmp_path / "mlflow.db").exists()
+
+def test_shipped_export_file_loads():
+    "The export of the DPO study's arm validates (the model it names is trained by params/study_dpo_hh.yaml)."
+    from llmforge.core.paths import resource
+    from llmforge.pipeline.cli import load_export
+    cfg = load_export(resource("params") / "export_dpo_hh.yaml")
+    assert cfg.formats == ["adapter", "merged", "f16", "q8_0", "q4_k_m", "lora"] and cfg.run.endswith("train_size-800_beta-0.1")
