@@ -99,3 +99,39 @@ def test_shipped_export_file_loads():
     from llmforge.pipeline.cli import load_export
     cfg = load_export(resource("params") / "export_dpo_hh.yaml")
     assert cfg.formats == ["adapter", "merged", "f16", "q8_0", "q4_k_m", "lora"] and cfg.run.endswith("train_size-800_beta-0.1")
+
+@pytest.mark.slow
+def test_registry_versions_uris_and_promotion(trained):
+    "Exports become versions; `models:/NAME@ALIAS` runs in an experiment; champion moves only on paired evidence or --force."
+    import pandas as pd, mlflow
+    if not (trained / "exp" / "export.json").is_file(): assert _export(trained, "--formats", "f16,q4_k_m").returncode == 0
+    db = f"sqlite:///{trained / 'registry.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": db, "LLMFORGE_HOME": str(trained / "home"), "HF_HUB_OFFLINE": "1"}
+    sh = lambda *a: subprocess.run([LLMFORGE, *a], cwd=trained, env=env, capture_output=True, text=True, timeout=1800)
+    p = sh("models", "register", "exp", "--name", "smol-test", "--format", "q4_k_m", "--alias", "candidate")
+    assert p.returncode == 0 and "registered smol-test version 1 @candidate" in p.stdout, p.stderr[-2000:]
+    assert sh("models", "register", "exp", "--name", "smol-test", "--format", "f16").returncode == 0
+    listed = sh("models", "list").stdout
+    assert "smol-test  v1  q4_k_m   @candidate" in listed and "smol-test  v2  f16" in listed, listed
+    quick = str(Path(__file__).resolve().parent.parent / "params" / "quickstart.yaml")
+    run = sh("run", quick, "--set", "model=models:/smol-test@candidate", "--set", "n=4", "--quiet")
+    assert run.returncode == 0, run.stderr[-2000:]
+    c = MlflowClient(db)
+    rid = run.stdout.split()[1]
+    assert c.get_run(rid).data.tags["llmforge.model_version"] == "smol-test/1"          # the version the alias named then
+    assert sh("models", "promote", "smol-test", "1", "champion").returncode == 0          # a first champion needs no evidence
+    p = sh("models", "promote", "smol-test", "2", "champion")
+    assert p.returncode == 2 and "no evidence" in p.stderr and "--force" in p.stderr, p.stderr
+    assert sh("run", quick, "--set", "model=models:/smol-test/2", "--set", "n=4", "--quiet").returncode == 0
+    p = sh("models", "promote", "smol-test", "2", "champion")
+    assert p.returncode == 2 and "stays off champion (version 1 is champion): accuracy" in p.stderr and "4 quickstart items" in p.stderr, p.stderr
+    assert int(c.get_model_version_by_alias("smol-test", "champion").version) == 1
+    p = sh("models", "promote", "smol-test", "2", "champion", "--force")
+    assert p.returncode == 0 and "was version 1" in p.stdout and int(c.get_model_version_by_alias("smol-test", "champion").version) == 2
+    bad = sh("run", quick, "--set", "model=models:/nope@champion", "--set", "n=2", "--quiet")
+    assert bad.returncode == 2 and "is not in the model registry" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert sh("models", "promote", "smol-test", "9", "champion").returncode == 2
+    mlflow.set_tracking_uri(db)                                     # the GGUF version is a working pyfunc model
+    m = mlflow.pyfunc.load_model("models:/smol-test@candidate")
+    out = m.predict(pd.DataFrame({"prompt": ["What is the capital of France?"]}), params={"max_tokens": 8})
+    assert len(out) == 1 and isinstance(out[0], str) and out[0].strip()

@@ -25,6 +25,7 @@ BUILTIN_PLUGINS = (
     "llmforge.methods.prompting",    # methods: naive, cot
     "llmforge.methods.rag",          # methods: rag; scorers: retrieval
     "llmforge.methods.react",        # methods: react; scorers: agent
+    "llmforge.tracking.registry",    # model URIs: models:/NAME@ALIAS (the MLflow Model Registry)
 )
 ENTRY_POINT_GROUP = "llmforge.plugins"
 _LOADED: list[str] = []

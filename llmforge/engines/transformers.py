@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..core.types import Engine, EngineError, GenerationRequest, GenerationResult, messages_to_prompt
 from .base import engines
-from ..models.registry import models, gguf_sha256
+from ..models.registry import models, gguf_sha256, local_model
 from ..models.hf import native_bf16
 from ..models.tokenizer import TEMPLATES, template_text
 
@@ -20,6 +20,7 @@ __all__ = ['model_kind', 'check_hf_model', 'resolve_template', 'load_served', 'T
 def model_kind(model: str) -> str:
     "`registered`, `gguf`, `adapter` (a LoRA output of `llmforge train`), `folder` (a full transformers model) or `hub` (an id)."
     if model in models: return "registered"
+    model = local_model(model)
     p = Path(model).expanduser()
     if str(model).endswith(".gguf"): return "gguf"
     if (p / "adapter_config.json").is_file(): return "adapter"
@@ -28,7 +29,7 @@ def model_kind(model: str) -> str:
 
 def check_hf_model(model: str) -> None:
     "A `ValueError` naming `model` when it cannot be loaded: a missing file or folder (a Hub id is tried when the run starts)."
-    kind, p = model_kind(model), Path(model).expanduser()
+    kind, p = model_kind(model), Path(local_model(model)).expanduser()
     if kind == "gguf" and not p.is_file(): raise ValueError(f"model: file not found: {p}")
     if kind == "registered" and models.get(model).path_fn is None:
         raise ValueError(f"model: {model!r} has no local weights for the transformers engine")
@@ -66,6 +67,7 @@ def _sha_files(folder: Path, names=("adapter_model.safetensors", "model.safetens
 def load_served(model: str, dtype: str = "float32"):
     "(model, tokenizer, card, identity) for a registered model, a .gguf, a model folder, a Hub id or an `llmforge train` output."
     from llmforge.models.hf import load_causal_lm, _gguf_path
+    model = local_model(model)                           # a models:/ URI: its files, fetched once
     kind, p = model_kind(model), Path(model).expanduser()
     card = _card(p) if kind in ("adapter", "folder") else {}
     if kind != "adapter":

@@ -14,7 +14,8 @@ from ..core.paths import home_dir
 from ..core.types import EngineError
 
 # %% auto #0
-__all__ = ['models', 'FREE', 'DEFAULT_MODEL', 'ModelSpec', 'gguf_sha256', 'smollm2_path', 'gemma3_270m_path', 'resolve_model']
+__all__ = ['models', 'FREE', 'DEFAULT_MODEL', 'URI_SCHEMES', 'ModelSpec', 'gguf_sha256', 'smollm2_path', 'gemma3_270m_path',
+           'register_uri_scheme', 'is_model_uri', 'local_model', 'resolve_model']
 
 # %% ../../nbs/models/00_registry.ipynb #876ad958
 models = Registry("model")
@@ -95,9 +96,28 @@ models.register("gemma3-270m", ModelSpec(
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 # %% ../../nbs/models/00_registry.ipynb #7036cb71
+URI_SCHEMES: dict[str, Callable[[str], str]] = {}
+
+def register_uri_scheme(prefix: str, fn: Callable[[str], str]) -> None:
+    "Let `local_model` turn models named `prefix...` (e.g. `models:/` of the MLflow Model Registry) into local files."
+    URI_SCHEMES[prefix] = fn
+
+def is_model_uri(model: str) -> bool: return any(str(model).startswith(p) for p in URI_SCHEMES)
+
+def local_model(model: str) -> str:
+    "`model` as a local path when it is a URI of a registered scheme (fetched on first use), else unchanged."
+    for prefix, fn in URI_SCHEMES.items():
+        if str(model).startswith(prefix): return str(fn(str(model)))
+    return str(model)
+
 def resolve_model(name_or_path: str | Path, mode: str | None = None) -> ModelSpec:
-    "A registered model name, or a path to a .gguf file (prompted in `mode`, default chat), as a `ModelSpec`."
-    s = str(name_or_path)
+    "A registered model name, a path to a .gguf file or a model URI (prompted in `mode`, default chat), as a `ModelSpec`."
+    uri = str(name_or_path)
+    s = local_model(uri)
+    if s != uri:
+        p = Path(s)
+        if p.suffix != ".gguf" or not p.is_file(): raise EngineError(f"model {uri!r} is not a GGUF file (it resolves to {p})")
+        return ModelSpec(uri, path_fn=lambda: p, mode=mode or "chat", description=f"{uri} ({p.name})")
     if s in models:
         spec = models.get(s)
         if mode and mode != spec.mode: spec = ModelSpec(**{**spec.__dict__, "mode": mode})

@@ -276,6 +276,18 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--output", help="output folder (default: the file's, or exports/<run folder name>)")
     x.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. --set checks.prompts=32")
     x.add_argument("--quiet", action="store_true")
+    mo = sub.add_parser("models", help="the model registry: list versions, register an export, promote a version to an alias")
+    msub = mo.add_subparsers(dest="models_cmd", required=True)
+    msub.add_parser("list", help="registered models, their versions, formats and aliases")
+    mr = msub.add_parser("register", help="add a version of NAME from an export folder (llmforge export)")
+    mr.add_argument("export"); mr.add_argument("--name", required=True)
+    mr.add_argument("--format", help="which of the export's formats (default: its first GGUF, else merged)")
+    mr.add_argument("--alias", help="point this alias at the new version, e.g. candidate")
+    mr.add_argument("--force", action="store_true", help="register an export that failed its checks")
+    mp = msub.add_parser("promote", help="point ALIAS at VERSION; champion needs significant paired evidence")
+    mp.add_argument("name"); mp.add_argument("version", type=int); mp.add_argument("alias")
+    mp.add_argument("--metric", help="the metric of the paired comparison (default: accuracy)")
+    mp.add_argument("--force", action="store_true", help="promote without (or against) the evidence")
     i = sub.add_parser("init", help="start a working folder: starter params/ and an empty reports/")
     i.add_argument("dir", nargs="?", default=".")
     d = sub.add_parser("data", help="benchmark data: `llmforge data fetch NAME` writes a registered dataset from the Hub")
@@ -306,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "prep": return _prep_cmd(a)
         if a.cmd == "train": return _train_cmd(a)
         if a.cmd == "export": return _export_cmd(a)
+        if a.cmd == "models": return _models_cmd(a)
         if a.cmd == "validate":
             for f in a.configs:
                 data = _read_yaml(f)
@@ -694,6 +707,11 @@ def export_run(cfg, config_path: str | None = None, progress: bool = True) -> di
                               **{f"size_mb.{f['format'].split(' ')[0]}": f["size_mb"] for f in man["files"]}, "seconds": man["seconds"]})
     for name in ("README.md", "export.json"): tracker.log_artifact(rid, Path(cfg.output) / name, "export")
     if config_path and Path(config_path).is_file(): tracker.log_artifact(rid, config_path, "config")
+    if cfg.registry and man["status"] == "passed":
+        from llmforge.tracking.registry import register_export
+        v = register_export(cfg.output, cfg.registry.name, cfg.registry.format, cfg.registry.alias, run_id=rid, uri=tracker.uri)
+        man["registered"] = f"models:/{cfg.registry.name}/{v}"
+        if progress: print(f"[export {cfg.name}] registered {man['registered']}" + (f" @{cfg.registry.alias}" if cfg.registry.alias else ""), flush=True)
     tracker.end_run(rid, "FINISHED" if man["status"] == "passed" else "FAILED")
     return {**man, "run_id": rid}
 
@@ -711,3 +729,27 @@ def _export_cmd(a) -> int:
     print(f"export {man['run_id']} ({a.config}): {man['status']}  {cfg.output}: " + ", ".join(f"{f['format']} {f['size_mb']} MB" for f in man["files"]))
     for k, why in man["failed"].items(): print(f"error: check {k} failed: {why}", file=sys.stderr)
     return 0 if man["status"] == "passed" else 1
+
+# %% ../../nbs/pipeline/03_cli.ipynb #edda5f89
+def _models_cmd(a) -> int:
+    from llmforge.tracking import registry as R
+    try:
+        if a.models_cmd == "list":
+            rows = R.list_models()
+            if not rows: print("no registered models (llmforge models register EXPORT_FOLDER --name NAME)"); return 0
+            for r in rows:
+                print(f"{r['name']}  v{r['version']}  {r['format']:<8} {'@' + ' @'.join(r['aliases']) if r['aliases'] else '':<24} export {r['export'] or '?'}")
+            return 0
+        if a.models_cmd == "register":
+            v = R.register_export(a.export, a.name, a.format, a.alias, force=a.force)
+            print(f"registered {a.name} version {v}" + (f" @{a.alias}" if a.alias else "") + f": models:/{a.name}/{v}")
+            return 0
+        out = R.promote(a.name, a.version, a.alias, force=a.force, metric=a.metric)
+        ev = out["evidence"]
+        said = (f" ({ev['metric']} {ev['diff'] * 100:+.1f} pp [{ev['low'] * 100:+.1f}, {ev['high'] * 100:+.1f}], p = {ev['p']:.3g}, "
+                f"{ev['n']} {ev['dataset']} items)" if ev else "")
+        print(f"{a.name} version {a.version} is @{a.alias}" + (f", was version {out['previous']}" if out.get("previous") not in (None, a.version) else "")
+              + said + (f"; forced: {out['why_not']}" if out.get("why_not") else ""))
+        return 0
+    except R.RegistryError as e:
+        print(f"error: {e}", file=sys.stderr); return 2

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core.types import stable_hash, flatten
 from ..data.datasets import datasets
 from ..engines.base import engines
-from ..models.registry import models
+from ..models.registry import models, is_model_uri, local_model
 from ..methods.prompting import methods
 from ..eval.scoring import scorers
 
@@ -174,6 +174,8 @@ class ExperimentConfig(_Strict):
         eng = engines.get(self.engine.kind)
         if not eng.needs_local_model: eng.check_model(self.model); return self
         if self.model in models: return self
+        if is_model_uri(self.model):                  # models:/NAME@ALIAS: a registered version, fetched once
+            check_gguf(local_model(self.model)); return self
         if not _is_path(self.model):
             raise ValueError(f"model: {self.model!r} is not one of: {', '.join(models.names())} (or a path to a .gguf file)")
         check_gguf(self.model)
@@ -384,4 +386,5 @@ def load_any(path: str | os.PathLike, overrides: dict | None = None) -> Experime
     if is_prep(data): raise ConfigError(f"{path} is a data preparation file (it has input and format): run it with `llmforge prep {path}`")
     if is_train(data) or ("study" in data and "train" in data):
         raise ConfigError(f"{path} is a training file (it has {'kind and data' if is_train(data) else 'study and train'}): run it with `llmforge train {path}`")
+    if is_export(data): raise ConfigError(f"{path} is an export file (it has run and formats): run it with `llmforge export {path}`")
     return parse_study(data, str(path), overrides) if is_study(data) else _from_data(data, path, overrides)

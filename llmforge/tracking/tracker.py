@@ -102,6 +102,9 @@ class Tracker:
         t = {"mlflow.runName": cfg.name, "llmforge.config_hash": cfg.hash(), "llmforge.method": cfg.method.name,
              "llmforge.dataset": cfg.dataset, "llmforge.model": cfg.model, **process_tags(), **(tags or {})}
         if parent_run_id: t["mlflow.parentRunId"] = parent_run_id
+        if str(cfg.model).startswith("models:/"):         # aliases move: record the version this run ran
+            from llmforge.tracking.registry import version_of
+            mv = version_of(cfg.model, self.uri); t["llmforge.model_version"] = f"{mv.name}/{mv.version}"
         run = self.client.create_run(self.experiment_id, tags=t, run_name=cfg.name)
         rid = run.info.run_id
         self.log_params(rid, cfg.flat_params())
