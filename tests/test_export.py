@@ -135,3 +135,21 @@ def test_registry_versions_uris_and_promotion(trained):
     m = mlflow.pyfunc.load_model("models:/smol-test@candidate")
     out = m.predict(pd.DataFrame({"prompt": ["What is the capital of France?"]}), params={"max_tokens": 8})
     assert len(out) == 1 and isinstance(out[0], str) and out[0].strip()
+
+@pytest.mark.slow
+def test_merged_model_registered_through_the_transformers_flavor(trained):
+    "The merged model as a transformers-flavor version: `models:/` resolves to a folder the transformers engine loads."
+    if not (trained / "exp" / "merged").is_dir(): assert _export(trained, "--formats", "merged,f16").returncode == 0
+    db = f"sqlite:///{trained / 'registry_hf.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": db, "LLMFORGE_HOME": str(trained / "home_hf"), "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run([LLMFORGE, "models", "register", "exp", "--name", "smol-hf", "--format", "merged"], cwd=trained, env=env,
+                       capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0 and "registered smol-hf version 1" in p.stdout, p.stderr[-2000:]
+    code = ("from llmforge.core.plugins import load_plugins; load_plugins()\n"
+            "from llmforge.engines.transformers import load_served\n"
+            "m, tok, card, ident = load_served('models:/smol-hf/1')\n"
+            "print(type(m).__name__, tok.eos_token, ident['model_sha256'])")
+    q = subprocess.run([os.sys.executable, "-c", code], cwd=trained, env=env, capture_output=True, text=True, timeout=1800)
+    assert q.returncode == 0, q.stderr[-2000:]
+    name, eos, sha = q.stdout.split()[-3:]
+    assert name == "LlamaForCausalLM" and eos == "<|im_end|>" and sha != hashlib.sha256(b"").hexdigest()

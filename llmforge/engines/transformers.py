@@ -57,10 +57,12 @@ def resolve_template(chat_template: str | None, card: dict, tokenizer) -> str | 
     raise ValueError(f"engine.options.chat_template: {chat_template!r} is not a template name ({', '.join(TEMPLATES)}, model), "
                      "a prep or training output folder, or Jinja text")
 
-def _sha_files(folder: Path, names=("adapter_model.safetensors", "model.safetensors")) -> str:
+def _sha_files(folder: Path) -> str:
+    "The identity of a folder's weights: SHA-256 over its safetensors files (an adapter, one file or shards), in name order."
     h = hashlib.sha256()
-    for n in names:
-        if (folder / n).is_file(): h.update((folder / n).read_bytes())
+    for f in sorted(folder.glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            for b in iter(lambda: fh.read(1 << 20), b""): h.update(b)
     return h.hexdigest()
 
 # %% ../../nbs/engines/06_transformers.ipynb #1280843b

@@ -103,8 +103,9 @@ class Tracker:
              "llmforge.dataset": cfg.dataset, "llmforge.model": cfg.model, **process_tags(), **(tags or {})}
         if parent_run_id: t["mlflow.parentRunId"] = parent_run_id
         if str(cfg.model).startswith("models:/"):         # aliases move: record the version this run ran
-            from llmforge.tracking.registry import version_of
-            mv = version_of(cfg.model, self.uri); t["llmforge.model_version"] = f"{mv.name}/{mv.version}"
+            name, _, alias = cfg.model[len("models:/"):].partition("@")
+            ver = self.client.get_model_version_by_alias(name, alias).version if alias else name.rsplit("/", 1)[1]
+            t["llmforge.model_version"] = f"{name.rsplit('/', 1)[0] if not alias else name}/{ver}"
         run = self.client.create_run(self.experiment_id, tags=t, run_name=cfg.name)
         rid = run.info.run_id
         self.log_params(rid, cfg.flat_params())
