@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                     from llmforge.train.trainer import TrainError
                     try: cfg = load_train(f); check_train(cfg)
                     except TrainError as e: print(f"error: {e}", file=sys.stderr); return 2
-                    print(f"{f}: ok ({'tuning study ' + cfg.name + ', arms: ' + ', '.join(cfg.arms) if hasattr(cfg, 'arms') else 'training ' + cfg.name})"); continue
+                    nest = "".join(f"; {b} saves {', '.join(sm)} on the way" for b, sm in getattr(cfg, "nested", {}).items())
+                    print(f"{f}: ok ({'tuning study ' + cfg.name + ', arms: ' + ', '.join(cfg.arms) + nest if hasattr(cfg, 'arms') else 'training ' + cfg.name})"); continue
                 obj = load_any(f)
                 for c in (obj.arms.values() if isinstance(obj, Study) else [obj]):
                     for n in check_inputs(c)["notes"]: _note(n)
