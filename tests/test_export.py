@@ -2,7 +2,7 @@
 llama.cpp's own converters (from the sources of the installed llama-cpp-python), each GGUF checked against the model
 through llama.cpp, the model card and the MLflow run written; a check that fails marks the export failed; bad exports
 are refused in one line before anything is written."""
-import hashlib, json, os, shutil, subprocess
+import hashlib, json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
@@ -28,11 +28,14 @@ def trained(tmp_path_factory):
         else: os.environ["LLMFORGE_HOME"] = old
     return d
 
+def _cli(d: Path, db: str = "mlflow.db", home: str = "home"):
+    "A runner of `llmforge ...` (or `exe ...`) in `d`, with the tracking store `d/db` and the working state `d/home`."
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{d / db}", "LLMFORGE_HOME": str(d / home), "HF_HUB_OFFLINE": "1"}
+    return lambda *a, exe=LLMFORGE: subprocess.run([exe, *a], cwd=d, env=env, capture_output=True, text=True, timeout=3600)
+
 def _export(d: Path, *args, out="exp"):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{d / 'mlflow.db'}", "LLMFORGE_HOME": str(d / "home"), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([LLMFORGE, "export", str(d / "run"), "--output", str(d / out), "--set", "threads=1",
-                           "--set", "checks.prompts=4", "--set", "checks.texts=8", "--set", "checks.max_tokens=16", *args],
-                          cwd=d, env=env, capture_output=True, text=True, timeout=3600)
+    return _cli(d)("export", str(d / "run"), "--output", str(d / out), "--set", "threads=1", "--set", "checks.prompts=4",
+                   "--set", "checks.texts=8", "--set", "checks.max_tokens=16", *args)
 
 @pytest.mark.slow
 def test_export_formats_checked_carded_and_tracked(trained):
@@ -106,8 +109,7 @@ def test_registry_versions_uris_and_promotion(trained):
     import pandas as pd, mlflow
     if not (trained / "exp" / "export.json").is_file(): assert _export(trained, "--formats", "f16,q4_k_m").returncode == 0
     db = f"sqlite:///{trained / 'registry.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": db, "LLMFORGE_HOME": str(trained / "home"), "HF_HUB_OFFLINE": "1"}
-    sh = lambda *a: subprocess.run([LLMFORGE, *a], cwd=trained, env=env, capture_output=True, text=True, timeout=1800)
+    sh = _cli(trained, "registry.db")
     p = sh("models", "register", "exp", "--name", "smol-test", "--format", "q4_k_m", "--alias", "candidate")
     assert p.returncode == 0 and "registered smol-test version 1 @candidate" in p.stdout, p.stderr[-2000:]
     assert sh("models", "register", "exp", "--name", "smol-test", "--format", "f16").returncode == 0
@@ -140,16 +142,14 @@ def test_registry_versions_uris_and_promotion(trained):
 def test_merged_model_registered_through_the_transformers_flavor(trained):
     "The merged model as a transformers-flavor version: `models:/` resolves to a folder the transformers engine loads."
     if not (trained / "exp" / "merged").is_dir(): assert _export(trained, "--formats", "merged,f16").returncode == 0
-    db = f"sqlite:///{trained / 'registry_hf.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": db, "LLMFORGE_HOME": str(trained / "home_hf"), "HF_HUB_OFFLINE": "1"}
-    p = subprocess.run([LLMFORGE, "models", "register", "exp", "--name", "smol-hf", "--format", "merged"], cwd=trained, env=env,
-                       capture_output=True, text=True, timeout=1800)
+    sh = _cli(trained, "registry_hf.db", "home_hf")
+    p = sh("models", "register", "exp", "--name", "smol-hf", "--format", "merged")
     assert p.returncode == 0 and "registered smol-hf version 1" in p.stdout, p.stderr[-2000:]
     code = ("from llmforge.core.plugins import load_plugins; load_plugins()\n"
             "from llmforge.engines.transformers import load_served\n"
             "m, tok, card, ident = load_served('models:/smol-hf/1')\n"
             "print(type(m).__name__, tok.eos_token, ident['model_sha256'])")
-    q = subprocess.run([os.sys.executable, "-c", code], cwd=trained, env=env, capture_output=True, text=True, timeout=1800)
+    q = sh("-c", code, exe=sys.executable)
     assert q.returncode == 0, q.stderr[-2000:]
     name, eos, sha = q.stdout.split()[-3:]
     assert name == "LlamaForCausalLM" and eos == "<|im_end|>" and sha != hashlib.sha256(b"").hexdigest()

@@ -149,7 +149,7 @@ def test_tuning_study_nests_training_sizes(prepared, tmp_path):
     c = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = c.search_runs([c.get_experiment_by_name("nest-test").experiment_id])
     assert [r.data.tags.get("mlflow.runName") for r in runs if r.data.tags.get("llmforge.kind") == "train"] == ["nest-train_size-4"]
-    out = json.loads(next((tmp_path / "reports").glob("nest-*.json")).read_text())
+    out = json.loads(next(p for p in (tmp_path / "reports").glob("nest-*.json") if re.fullmatch(r"nest-[0-9a-f]{8}\.json", p.name)).read_text())
     assert [r["arm"] for r in out["table"]] == ["train_size-2", "train_size-4"] and out["arms"] == {"train_size-2": "trained", "train_size-4": "FINISHED"}
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..core.types import Engine, EngineError, GenerationRequest, GenerationResult, messages_to_prompt
 from .base import engines
 from ..models.registry import models, gguf_sha256, local_model
+from ..core.types import file_hash
 from ..models.hf import native_bf16
 from ..models.tokenizer import TEMPLATES, template_text
 
@@ -58,12 +59,10 @@ def resolve_template(chat_template: str | None, card: dict, tokenizer) -> str | 
                      "a prep or training output folder, or Jinja text")
 
 def _sha_files(folder: Path) -> str:
-    "The identity of a folder's weights: SHA-256 over its safetensors files (an adapter, one file or shards), in name order."
-    h = hashlib.sha256()
-    for f in sorted(folder.glob("*.safetensors")):
-        with open(f, "rb") as fh:
-            for b in iter(lambda: fh.read(1 << 20), b""): h.update(b)
-    return h.hexdigest()
+    "The identity of a folder's weights: the SHA-256 of its safetensors file (an adapter, a model), or of its shards' hashes."
+    files = sorted(folder.glob("*.safetensors"))
+    if len(files) == 1: return file_hash(files[0])
+    return hashlib.sha256("".join(file_hash(f) for f in files).encode()).hexdigest()
 
 # %% ../../nbs/engines/06_transformers.ipynb #1280843b
 def load_served(model: str, dtype: str = "float32"):

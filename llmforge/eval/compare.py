@@ -17,7 +17,8 @@ from .stats import bootstrap_mean, wilson_interval, compare_many, PairedComparis
 from .scoring import QUALITY_ORDER
 
 # %% auto #0
-__all__ = ['DEFAULT_COSTS', 'VERDICT_STYLE', 'RunData', 'default_metrics', 'Comparison', 'style_paired', 'style_table']
+__all__ = ['DEFAULT_COSTS', 'COUNT_METRICS', 'VERDICT_STYLE', 'RunData', 'default_metrics', 'fmt_change', 'Comparison',
+           'style_paired', 'style_table']
 
 # %% ../../nbs/eval/03_compare.ipynb #0dc0090b
 @dataclass
@@ -51,6 +52,12 @@ def _fmt_diff(pc: PairedComparison) -> str:
         return f"{100 * pc.diff:+.1f} pts [{100 * pc.diff_low:+.1f}, {100 * pc.diff_high:+.1f}]"
     unit = " s" if pc.metric == "latency_s" else ""
     return f"{pc.diff:+.3g}{unit} [{pc.diff_low:+.3g}, {pc.diff_high:+.3g}]"
+
+COUNT_METRICS = ("response_tokens", "response_words", "margin")   # differences shown as numbers; other rates in pp
+
+def fmt_change(metric: str, v: float) -> str:
+    "A difference in `metric` (`name` or `family/name`) as text: a count as a signed number, a rate in percentage points."
+    return f"{v:+.1f}" if metric.split("/")[-1] in COUNT_METRICS else f"{v * 100:+.1f} pp"
 
 def _fmt_value(metric: str, v: float) -> str:
     if metric in COST_METRICS: return f"{v:.3g} s" if metric == "latency_s" else f"{v:.1f}"

@@ -46,11 +46,12 @@ def hf_nll(model, texts_ids: list[list[int]]) -> tuple[float, int]:
             total -= float(torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[1:])[:, None]).sum()); n += len(ids) - 1
     return total, n
 
-def _llama(path, lora: str | None = None, logits_all: bool = False, n_ctx: int = 2048, threads: int | None = None):
+def _llama(path, lora: str | None = None, logits_all: bool = False, n_ctx: int = 2048, threads: int | None = None, vocab_only: bool = False):
     from llama_cpp import Llama
     with llama_loading(path):
         return Llama(model_path=str(path), lora_path=str(lora) if lora else None, n_ctx=n_ctx, n_batch=512,
-                     n_threads=threads or os.cpu_count() or 1, logits_all=logits_all, verbose=False, seed=0)
+                     n_threads=threads or os.cpu_count() or 1, logits_all=logits_all, verbose=False, seed=0,
+                     vocab_only=vocab_only)
 
 def gguf_greedy(path, prompt_ids: list[list[int]], max_tokens: int = 48, lora: str | None = None, threads: int | None = None) -> list[list[int]]:
     "Greedy continuations of a GGUF through llama.cpp (no repeat penalty), from the same token ids."
@@ -104,7 +105,7 @@ MIN_TOKENIZER = 0.9
 
 def tokenizer_agreement(path, tok, texts: list[str]) -> float:
     "Share of texts that llama.cpp's tokenizer (read from the GGUF) splits into the same ids as the Hugging Face tokenizer."
-    llm = _llama(path, n_ctx=512, threads=1)
+    llm = _llama(path, n_ctx=512, threads=1, vocab_only=True)      # the tokenizer alone: no weights read
     same = [llm.tokenize(t.encode(), add_bos=False, special=True) == tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     return sum(same) / len(same)
 

@@ -4,10 +4,12 @@
 
 # %% ../../nbs/export/02_export.ipynb #56bab448
 from __future__ import annotations
-import hashlib, json, os, shutil, tempfile, time
+import json, os, shutil, tempfile, time
 from pathlib import Path
 from typing import Literal, Optional
 from pydantic import Field, model_validator
+from ..core.types import file_hash
+from ..eval.compare import fmt_change
 from ..prep.config import TrackingOptions, _Strict
 from .gguf import ExportError, OUTTYPES, QUANTS, convert_hf, convert_lora, quantize, llama_cpp_version
 from .checks import check_gguf, held_out
@@ -94,10 +96,6 @@ def study_row(evaluation: str | os.PathLike, arm: str) -> dict | None:
     data = json.loads(Path(evaluation).read_text())
     return next((r for r in data.get("table", []) if r.get("arm") == arm), None)
 
-def _fmt(metric: str, v: float) -> str:
-    counts = ("tokens" in metric or "words" in metric or "margin" in metric)
-    return f"{v:+.1f}" if counts else f"{v * 100:+.1f} pp"
-
 def model_card(card: dict, cfg: ExportConfig, files: list[dict], checks: dict, row: dict | None = None) -> str:
     "The model card (README.md) of an export."
     c, m = card.get("config", {}), card.get("metrics", {})
@@ -116,7 +114,7 @@ def model_card(card: dict, cfg: ExportConfig, files: list[dict], checks: dict, r
     if row:
         body += ["## Against the base model", "", "Paired on the same items (difference, 95% CI, Holm-adjusted p):", "",
                  "| metric | base | this model | difference [CI] | p (Holm) |", "|---|---|---|---|---|"]
-        body += [f"| {k} | {v['base']:.3g} | {v['arm']:.3g} | {_fmt(k, v['diff'])} [{_fmt(k, v['low'])}, {_fmt(k, v['high'])}] | {v['p_holm']:.3g} |"
+        body += [f"| {k} | {v['base']:.3g} | {v['arm']:.3g} | {fmt_change(k, v['diff'])} [{fmt_change(k, v['low'])}, {fmt_change(k, v['high'])}] | {v['p_holm']:.3g} |"
                  for k, v in row.items() if k != "arm"] + [""]
     body += ["## Files", "", "| file | format | MB | SHA-256 |", "|---|---|---|---|"]
     body += [f"| `{f['path']}` | {f['format']} | {f['size_mb']} | `{f['sha256'][:16]}` |" for f in files] + [""]
@@ -133,12 +131,6 @@ def model_card(card: dict, cfg: ExportConfig, files: list[dict], checks: dict, r
     return "\n".join(head + body) + "\n"
 
 # %% ../../nbs/export/02_export.ipynb #4b9381cd
-def _sha(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
-    return h.hexdigest()
-
 def _merged(card: dict, final: Path):
     "The trained model as one float32 transformers model (a LoRA adapter merged into the dequantized base), and its tokenizer."
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -157,7 +149,7 @@ def export(cfg: ExportConfig, log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads: torch.set_num_threads(cfg.threads)
     t0, files, checks = time.perf_counter(), [], {}
-    add = lambda p, fmt: files.append({"path": str(Path(p).relative_to(out)), "format": fmt, "size_mb": round(Path(p).stat().st_size / 2**20, 1), "sha256": _sha(Path(p))})
+    add = lambda p, fmt: files.append({"path": str(Path(p).relative_to(out)), "format": fmt, "size_mb": round(Path(p).stat().st_size / 2**20, 1), "sha256": file_hash(p)})
     model, tok = _merged(card, final)
     tmp = Path(tempfile.mkdtemp(prefix="llmforge-merged-"))
     merged = out / "merged" if "merged" in cfg.formats else tmp / "merged"

@@ -15,7 +15,7 @@ from ..core.types import EngineError
 
 # %% auto #0
 __all__ = ['models', 'FREE', 'DEFAULT_MODEL', 'URI_SCHEMES', 'ModelSpec', 'gguf_sha256', 'smollm2_path', 'gemma3_270m_path',
-           'register_uri_scheme', 'is_model_uri', 'local_model', 'resolve_model']
+           'register_uri_scheme', 'parse_model_uri', 'is_model_uri', 'local_model', 'resolve_model']
 
 # %% ../../nbs/models/00_registry.ipynb #876ad958
 models = Registry("model")
@@ -101,6 +101,15 @@ URI_SCHEMES: dict[str, Callable[[str], str]] = {}
 def register_uri_scheme(prefix: str, fn: Callable[[str], str]) -> None:
     "Let `local_model` turn models named `prefix...` (e.g. `models:/` of the MLflow Model Registry) into local files."
     URI_SCHEMES[prefix] = fn
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    "`models:/NAME/VERSION` or `models:/NAME@ALIAS` as (name, version, alias); `ValueError` for anything else."
+    rest = uri[len("models:/"):] if uri.startswith("models:/") else ""
+    name, at, alias = rest.partition("@")
+    if at and name and alias: return name, None, alias
+    name, _, ver = rest.partition("/")
+    if not name or not ver.isdigit(): raise ValueError(f"model: {uri!r} is not models:/NAME/VERSION or models:/NAME@ALIAS")
+    return name, ver, None
 
 def is_model_uri(model: str) -> bool: return any(str(model).startswith(p) for p in URI_SCHEMES)
 

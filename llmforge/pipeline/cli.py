@@ -747,10 +747,8 @@ def _models_cmd(a) -> int:
             return 0
         out = R.promote(a.name, a.version, a.alias, force=a.force, metric=a.metric)
         ev = out["evidence"]
-        said = (f" ({ev['metric']} {ev['diff'] * 100:+.1f} pp [{ev['low'] * 100:+.1f}, {ev['high'] * 100:+.1f}], p = {ev['p']:.3g}, "
-                f"{ev['n']} {ev['dataset']} items)" if ev else "")
         print(f"{a.name} version {a.version} is @{a.alias}" + (f", was version {out['previous']}" if out.get("previous") not in (None, a.version) else "")
-              + said + (f"; forced: {out['why_not']}" if out.get("why_not") else ""))
+              + (f" ({ev['summary']})" if ev else "") + (f"; forced: {out['why_not']}" if out.get("why_not") else ""))
         return 0
     except R.RegistryError as e:
         print(f"error: {e}", file=sys.stderr); return 2

@@ -15,7 +15,7 @@ from ..train.trainer import TrainConfig, dataset_hash, nest_problem, run_setting
 from .config import CompareConfig, ConfigError, _format_errors, _merge, _read_yaml, set_dotted, sweep_arms, check_sweep
 
 # %% auto #0
-__all__ = ['STUDY_KEYS', 'METRICS', 'NAMES', 'COUNTS', 'PreferenceEval', 'ResponseEval', 'EvaluateOptions', 'TuneStudyConfig',
+__all__ = ['STUDY_KEYS', 'METRICS', 'NAMES', 'PreferenceEval', 'ResponseEval', 'EvaluateOptions', 'TuneStudyConfig',
            'is_tune_study', 'TuneStudy', 'parse_tune_study', 'nest_arms', 'load_tune_study', 'trained', 'arm_file',
            'served', 'models_of', 'benchmark_study', 'study_table', 'finding', 'log_eval_run', 'preference_for',
            'judged_for', 'responses_for', 'write_study_report']
@@ -188,6 +188,8 @@ def benchmark_study(study: TuneStudy, name: str, models: dict[str, str]) -> Path
     return p
 
 # %% ../../nbs/pipeline/04_tune_study.ipynb #cc68d376
+from ..eval.compare import fmt_change
+
 METRICS = {"preference": ("preference_accuracy", "likelihood_accuracy"), "responses": ("response_tokens", "hit_max_tokens"), "judge": ("judged_win",)}
 
 def study_table(runs: dict[str, dict], metrics: dict[str, tuple], confidence: float = 0.95, seed: int = 0) -> list[dict]:
@@ -206,18 +208,15 @@ NAMES = {"preference/preference_accuracy": "preference accuracy", "preference/li
          "responses/response_tokens": "response length (tokens)",
          "responses/hit_max_tokens": "replies cut at max_tokens", "judge/judged_win": "judged win rate"}
 
-COUNTS = ("response_tokens", "response_words", "margin")   # shown as numbers; every other metric is a rate, in pp
 
-def _pp(v: float, pct: bool) -> str: return f"{v * 100:+.1f} pp" if pct else f"{v:+.1f}"
 
 def finding(row: dict, names: dict[str, str] | None = None) -> str:
     "One arm's result in a sentence: each metric's change from the base with its CI and Holm-adjusted p-value."
     parts = []
     for key, m in row.items():
         if key == "arm": continue
-        pct = key.split("/")[-1] not in COUNTS
         label = (names or {}).get(key, key.split("/")[-1].replace("_", " "))
-        parts.append(f"{label} by {_pp(m['diff'], pct)} [{_pp(m['low'], pct)}, {_pp(m['high'], pct)}] (p_holm={m['p_holm']:.3g})")
+        parts.append(f"{label} by {fmt_change(key, m['diff'])} [{fmt_change(key, m['low'])}, {fmt_change(key, m['high'])}] (p_holm={m['p_holm']:.3g})")
     return f"{row['arm']} changes " + ", ".join(parts) + " against the base" if parts else f"{row['arm']}: nothing measured"
 
 # %% ../../nbs/pipeline/04_tune_study.ipynb #1a7acf2a
@@ -294,8 +293,8 @@ def _quality_metrics(runs: dict) -> tuple:
 def write_study_report(study: TuneStudy, table: list[dict], findings: list[str], links: dict, path: Path) -> None:
     "The study's page: the finding, the table (differences from the base with CIs and Holm p), links to each report."
     import html, pandas as pd
-    flat = [{"arm": r["arm"], **{f"{k} Δ [CI]": f"{v['arm']:.3g} ({_pp(v['diff'], k.split('/')[-1] not in COUNTS)} [{_pp(v['low'], k.split('/')[-1] not in COUNTS)}, "
-                                               f"{_pp(v['high'], k.split('/')[-1] not in COUNTS)}])" for k, v in r.items() if k != "arm"},
+    flat = [{"arm": r["arm"], **{f"{k} Δ [CI]": f"{v['arm']:.3g} ({fmt_change(k, v['diff'])} [{fmt_change(k, v['low'])}, "
+                                               f"{fmt_change(k, v['high'])}])" for k, v in r.items() if k != "arm"},
              **{f"{k} p_holm": f"{v['p_holm']:.3g}" for k, v in r.items() if k != "arm"}} for r in table]
     base = {k: v["base"] for r in table for k, v in r.items() if k != "arm"}
     body = [f"<h1>{html.escape(study.name)}</h1><p>{html.escape(study.config.description)}</p>",

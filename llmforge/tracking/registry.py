@@ -9,12 +9,13 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 from ..core.paths import home_dir
-from ..models.registry import register_uri_scheme
+from ..eval.compare import fmt_change
+from ..models.registry import parse_model_uri, register_uri_scheme
 from .tracker import tracking_uri
 
 # %% auto #0
-__all__ = ['GGUF_MODEL_CODE', 'RegistryError', 'register_export', 'parse_uri', 'version_of', 'resolve_uri', 'list_models',
-           'runs_of', 'evidence', 'promote']
+__all__ = ['GGUF_MODEL_CODE', 'RegistryError', 'register_export', 'version_of', 'resolve_uri', 'list_models', 'runs_of',
+           'evidence', 'promote']
 
 # %% ../../nbs/tracking/04_registry.ipynb #7caca71f
 class RegistryError(ValueError):
@@ -91,18 +92,11 @@ def register_export(export_dir: str | os.PathLike, name: str, fmt: str | None = 
     return version
 
 # %% ../../nbs/tracking/04_registry.ipynb #2e829c6a
-def parse_uri(model_uri: str) -> tuple[str, str | None, str | None]:
-    "`models:/NAME/VERSION` or `models:/NAME@ALIAS` as (name, version, alias)."
-    rest = model_uri[len("models:/"):]
-    if "@" in rest: n, _, a = rest.partition("@"); return n, None, a
-    n, _, v = rest.partition("/")
-    if not n or not v.isdigit(): raise RegistryError(f"model: {model_uri!r} is not models:/NAME/VERSION or models:/NAME@ALIAS")
-    return n, v, None
-
 def version_of(model_uri: str, uri: str | None = None):
     "The registered model version a `models:/` URI names now."
     from mlflow.exceptions import MlflowException
-    name, ver, alias = parse_uri(model_uri)
+    try: name, ver, alias = parse_model_uri(model_uri)
+    except ValueError as e: raise RegistryError(str(e)) from None
     c = _client(uri)
     try: return c.get_model_version_by_alias(name, alias) if alias else c.get_model_version(name, ver)
     except MlflowException:
@@ -169,8 +163,11 @@ def evidence(name: str, candidate: int, champion: int, metric: str | None = None
     metric = metric or "accuracy"
     pc = paired_compare(b.records, a.records, metric=metric, confidence=confidence, label_a=b.label, label_b=a.label)  # candidate - champion
     sign = 1 if pc.higher_is_better else -1
-    return {"dataset": key(pair[0])[0], "method": key(pair[0])[1], "metric": metric, "runs": [pair[0].info.run_id, pair[1].info.run_id],
-            "diff": pc.diff, "low": pc.diff_low, "high": pc.diff_high, "p": pc.pvalue, "n": pc.n, "better": sign * pc.diff > 0}
+    ev = {"dataset": key(pair[0])[0], "method": key(pair[0])[1], "metric": metric, "runs": [pair[0].info.run_id, pair[1].info.run_id],
+          "diff": pc.diff, "low": pc.diff_low, "high": pc.diff_high, "p": pc.pvalue, "n": pc.n, "better": sign * pc.diff > 0}
+    ev["summary"] = (f"{metric} {fmt_change(metric, pc.diff)} [{fmt_change(metric, pc.diff_low)}, {fmt_change(metric, pc.diff_high)}], "
+                     f"p = {pc.pvalue:.3g} on {pc.n} {ev['dataset']} items ({ev['method']})")
+    return ev
 
 def promote(name: str, version: int, alias: str = "champion", force: bool = False, metric: str | None = None, alpha: float = 0.05,
             uri: str | None = None) -> dict:
@@ -184,16 +181,14 @@ def promote(name: str, version: int, alias: str = "champion", force: bool = Fals
         try: out["previous"] = int(c.get_model_version_by_alias(name, "champion").version)
         except MlflowException: out["previous"] = None
         if out["previous"] is not None and out["previous"] != int(version):
-            try:
-                ev = out["evidence"] = evidence(name, int(version), out["previous"], metric, uri=uri)
-                why = (None if ev["better"] and ev["p"] < alpha else
-                       f"{ev['metric']} {ev['diff'] * 100:+.1f} pp [{ev['low'] * 100:+.1f}, {ev['high'] * 100:+.1f}], p = {ev['p']:.3g} on "
-                       f"{ev['n']} {ev['dataset']} items ({ev['method']}): " + ("not better" if not ev["better"] else f"not significant at {alpha}"))
-            except RegistryError as e:
+            try: ev = out["evidence"] = evidence(name, int(version), out["previous"], metric, uri=uri)
+            except RegistryError:
                 if not force: raise
-                why = str(e).split("; --force")[0]
-            if why and not force:
-                raise RegistryError(f"{name} version {version} stays off champion (version {out['previous']} is champion): {why}; --force promotes anyway")
-            out["why_not"] = why.rsplit(": ", 1)[-1] if why and out["evidence"] else why
+                out["why_not"] = "no evidence"
+            else:
+                out["why_not"] = None if ev["better"] and ev["p"] < alpha else "not better" if not ev["better"] else f"not significant at {alpha}"
+                if out["why_not"] and not force:
+                    raise RegistryError(f"{name} version {version} stays off champion (version {out['previous']} is champion): "
+                                        f"{ev['summary']}: {out['why_not']}; --force promotes anyway")
     c.set_registered_model_alias(name, alias, str(version))
     return out

@@ -16,6 +16,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from ..core.types import stable_hash
 from ..core.paths import project_root
+from ..models.registry import parse_model_uri
 from typing import TYPE_CHECKING
 if TYPE_CHECKING: from llmforge.pipeline.config import ExperimentConfig   # annotations only: tracking sits below the pipeline
 
@@ -103,9 +104,8 @@ class Tracker:
              "llmforge.dataset": cfg.dataset, "llmforge.model": cfg.model, **process_tags(), **(tags or {})}
         if parent_run_id: t["mlflow.parentRunId"] = parent_run_id
         if str(cfg.model).startswith("models:/"):         # aliases move: record the version this run ran
-            name, _, alias = cfg.model[len("models:/"):].partition("@")
-            ver = self.client.get_model_version_by_alias(name, alias).version if alias else name.rsplit("/", 1)[1]
-            t["llmforge.model_version"] = f"{name.rsplit('/', 1)[0] if not alias else name}/{ver}"
+            name, ver, alias = parse_model_uri(cfg.model)
+            t["llmforge.model_version"] = f"{name}/{self.client.get_model_version_by_alias(name, alias).version if alias else ver}"
         run = self.client.create_run(self.experiment_id, tags=t, run_name=cfg.name)
         rid = run.info.run_id
         self.log_params(rid, cfg.flat_params())

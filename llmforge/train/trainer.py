@@ -261,9 +261,8 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
     model, tok = load_causal_lm(cfg.model)
     data = read_prepared(cfg.data, cfg.kind, tok.eos_token)
     check_resume(cfg)
-    snap = Snapshots(cfg, tok, data["card"], mem, log) if cfg.snapshots else None
-    trainer = build_trainer(cfg, model, tok, data, [*callbacks, *([snap] if snap else [])], log)
-    if snap: snap.trainer = trainer
+    snaps = [Snapshots(cfg, tok, data["card"], mem, log)] if cfg.snapshots else []
+    trainer = build_trainer(cfg, model, tok, data, [*callbacks, *snaps], log)
     resume = last_checkpoint(cfg.output)
     if not resume: record_settings(cfg, data["card"].get("dataset_hash"))
     if resume: log(f"resuming from {resume}")
@@ -273,11 +272,11 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
     if data["validation"]: metrics.update(trainer.evaluate())
     final = Path(cfg.output) / "final"
     trainer.save_model(str(final)); tok.save_pretrained(str(final))
-    card = train_card(cfg, data["card"], trainer, metrics, mem, resume)
+    card = train_card(cfg, data["card"], metrics, mem, trainer.args.bf16, trainer.state.global_step, resume)
     (final / "train_card.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
     return TrainResult(Path(cfg.output), final, metrics, trainer.state.log_history, resume, card)
 
-def train_card(cfg: TrainConfig, data_card: dict, trainer, metrics: dict, mem: dict, resume: str | None = None) -> dict:
+def train_card(cfg: TrainConfig, data_card: dict, metrics: dict, mem: dict, bf16: bool, step: int, resume: str | None = None) -> dict:
     "What a trained model was trained from, how, and how it went (saved as `train_card.json` beside the weights)."
     import torch, transformers
     from llmforge.models.hf import _gguf_path
@@ -287,14 +286,13 @@ def train_card(cfg: TrainConfig, data_card: dict, trainer, metrics: dict, mem: d
             "base_gguf_sha256": gguf_sha256(g) if g else None, "dataset_hash": data_card.get("dataset_hash"),
             "dataset": str(Path(cfg.data).resolve()), "template": data_card.get("template"),
             "template_text": data_card.get("template_text"), "config": cfg.model_dump(), "metrics": metrics,
-            "bf16": trainer.args.bf16, "memory_estimate_gb": round(mem.get("total", 0) / GB, 2),
-            "global_step": trainer.state.global_step, "resumed_from": resume,
+            "bf16": bf16, "memory_estimate_gb": round(mem.get("total", 0) / GB, 2), "global_step": step, "resumed_from": resume,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
 
 class Snapshots(TrainerCallback):
     "Save the model after the first N rows into `cfg.snapshots[N]/final`, with the card of the `train_size: N` run."
     def __init__(self, cfg: TrainConfig, tokenizer, data_card: dict, mem: dict, log: Callable = print):
-        self.cfg, self.tok, self.data_card, self.mem, self.log, self.trainer = cfg, tokenizer, data_card, mem, log, None
+        self.cfg, self.tok, self.data_card, self.mem, self.log = cfg, tokenizer, data_card, mem, log
     def on_step_end(self, args, state, control, model=None, **kw):
         rows = state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps
         if rows not in self.cfg.snapshots: return
@@ -303,7 +301,7 @@ class Snapshots(TrainerCallback):
         final = Path(sub.output) / "final"
         model.save_pretrained(str(final)); self.tok.save_pretrained(str(final))
         losses = [h["loss"] for h in state.log_history if "loss" in h and h.get("step", 0) <= state.global_step]
-        card = train_card(sub, self.data_card, self.trainer, {"train_loss_last": losses[-1] if losses else None}, self.mem)
+        card = train_card(sub, self.data_card, {"train_loss_last": losses[-1] if losses else None}, self.mem, args.bf16, state.global_step)
         card["snapshot_of"] = str(Path(self.cfg.output).resolve())
         (final / "train_card.json").write_text(json.dumps(card, indent=1, default=str) + "\n")
         self.log(f"saved the model after the first {rows} rows (train_size {rows}) in {final}")
