@@ -24,6 +24,20 @@ def pytest_sessionfinish(session, exitstatus):
         except Exception: pass
 
 
+LEAKY_ENV = ("MLFLOW_TRACKING_URI", "LLMFORGE_HOME", "LLMFORGE_DATA_DIR")
+
+@pytest.fixture(autouse=True)
+def environment_kept():
+    "A test that leaves one of these variables changed fails here (and it is restored): later tests and their child processes would read another store."
+    before = {k: os.environ.get(k) for k in LEAKY_ENV}
+    yield
+    changed = {k: os.environ.get(k) for k in LEAKY_ENV if os.environ.get(k) != before[k]}
+    for k in changed:
+        if before[k] is None: os.environ.pop(k, None)
+        else: os.environ[k] = before[k]
+    assert not changed, f"the test left the environment changed: {changed}"
+
+
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true",
                      help="the fast tier: skip tests marked slow (real models and servers) and notebook cells flagged #| slow")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 from llmforge.pipeline.cli import main
+from llmforge.tracking.tracker import set_fluent_uri
 
 LLMFORGE = shutil.which("llmforge") or "llmforge"
 
@@ -133,7 +134,7 @@ def test_registry_versions_uris_and_promotion(trained):
     bad = sh("run", quick, "--set", "model=models:/nope@champion", "--set", "n=2", "--quiet")
     assert bad.returncode == 2 and "is not in the model registry" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert sh("models", "promote", "smol-test", "9", "champion").returncode == 2
-    mlflow.set_tracking_uri(db)                                     # the GGUF version is a working pyfunc model
+    set_fluent_uri(db)                                              # the GGUF version is a working pyfunc model
     m = mlflow.pyfunc.load_model("models:/smol-test@candidate")
     out = m.predict(pd.DataFrame({"prompt": ["What is the capital of France?"]}), params={"max_tokens": 8})
     assert len(out) == 1 and isinstance(out[0], str) and out[0].strip()

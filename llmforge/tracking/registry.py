@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from ..core.paths import home_dir
 from ..eval.compare import fmt_change
 from ..models.registry import parse_model_uri, register_uri_scheme
-from .tracker import tracking_uri
+from .tracker import set_fluent_uri, tracking_uri
 
 # %% auto #0
 __all__ = ['GGUF_MODEL_CODE', 'RegistryError', 'register_export', 'version_of', 'resolve_uri', 'list_models', 'runs_of',
@@ -65,7 +65,7 @@ def register_export(export_dir: str | os.PathLike, name: str, fmt: str | None = 
     fmt = fmt or (ggufs[0] if ggufs else "merged" if "merged" in files else None)
     if fmt not in files or fmt in ("adapter", "lora") or fmt.startswith("base"):
         raise RegistryError(f"format: {fmt!r} is not a registrable format of {out} (it has: {', '.join(ggufs + (['merged'] if 'merged' in files else []))})")
-    uri = uri or tracking_uri(); mlflow.set_tracking_uri(uri)
+    uri = uri or tracking_uri(); set_fluent_uri(uri)
     card = man.get("train_card", {})
     tags = {"llmforge.format": fmt, "llmforge.export": str(out.resolve()), "llmforge.export_status": man.get("status", ""),
             "llmforge.base_model": str(card.get("base_model")), "llmforge.dataset_hash": str(card.get("dataset_hash")),
@@ -111,7 +111,7 @@ def resolve_uri(model_uri: str, uri: str | None = None) -> Path:
     if not (dest / ".complete").is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=dest.parent))
-        mlflow.set_tracking_uri(uri or tracking_uri())
+        set_fluent_uri(uri or tracking_uri())
         mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=str(tmp))
         (tmp / ".complete").write_text(json.dumps(dict(mv.tags)))
         if dest.exists(): shutil.rmtree(dest)

@@ -21,14 +21,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING: from llmforge.pipeline.config import ExperimentConfig   # annotations only: tracking sits below the pipeline
 
 # %% auto #0
-__all__ = ['PACKAGES', 'tracking_uri', 'git_commit', 'package_versions', 'build_manifest', 'process_tags', 'driver_alive',
-           'Tracker', 'param_key', 'step_spans']
+__all__ = ['PACKAGES', 'tracking_uri', 'set_fluent_uri', 'git_commit', 'package_versions', 'build_manifest', 'process_tags',
+           'driver_alive', 'Tracker', 'param_key', 'step_spans']
 
 # %% ../../nbs/tracking/00_tracker.ipynb #b5fff3c5
 def tracking_uri(cfg: ExperimentConfig | None = None) -> str:
     "The config's tracking URI, else `$MLFLOW_TRACKING_URI`, else `sqlite:///mlflow.db` in the working directory."
     if cfg is not None and cfg.tracking.tracking_uri: return cfg.tracking.tracking_uri
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+def set_fluent_uri(uri: str):
+    """Point MLflow's fluent APIs (`mlflow.start_run`, tables, traces, model logging) in this process at `uri`.
+    `mlflow.set_tracking_uri` also exports `$MLFLOW_TRACKING_URI`, which would redirect every later config's run and every
+    child process (`llmforge run`, papermill kernels) to that store; this keeps the environment as it was."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if before is None: os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else: os.environ["MLFLOW_TRACKING_URI"] = before
 
 # %% ../../nbs/tracking/00_tracker.ipynb #8cfc9964
 PACKAGES = ("llmforge", "llama_cpp_python", "mlflow", "papermill", "openai", "huggingface_hub", "numpy", "scipy", "pandas")
@@ -90,10 +99,7 @@ class Tracker:
     "A thin, explicit-run-id wrapper over MlflowClient."
     def __init__(self, uri: str | None = None, experiment: str = "llmforge"):
         self.uri = uri or tracking_uri()
-        before = os.environ.get("MLFLOW_TRACKING_URI")
-        mlflow.set_tracking_uri(self.uri)        # for MLflow's fluent APIs (tables, traces) in this process ...
-        if before is None: os.environ.pop("MLFLOW_TRACKING_URI", None)   # ... but not in the environment, where it
-        else: os.environ["MLFLOW_TRACKING_URI"] = before                # would redirect the next config's run
+        set_fluent_uri(self.uri)
         self.client = MlflowClient(self.uri)
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
