@@ -63,13 +63,21 @@ class ExportConfig(_Strict):
         if r and r.alias == "champion": raise ValueError("registry.alias: champion is given only by `llmforge models promote` (on paired evidence)")
         return self
 
+def _is_study_report(p: str) -> bool:
+    try: return isinstance(json.loads(Path(p).read_text()).get("table"), list)
+    except (OSError, ValueError, AttributeError): return False
+
 def evaluation_file(pattern: str | None) -> Path | None:
-    "`card.evaluation`: a report JSON, or a glob (`reports/dpo_hh_alignment-*.json`) of which the newest is taken."
+    """`card.evaluation`: a tuning study's report JSON, or a glob (`reports/dpo_hh_alignment-*.json`) of which the newest
+    study report is taken (the study's arms write their training reports under the same prefix; those are passed over)."""
     import glob
     if not pattern: return None
     found = sorted(glob.glob(pattern), key=os.path.getmtime) if any(ch in pattern for ch in "*?[") else [pattern]
     if not found or not Path(found[-1]).is_file(): raise ExportError(f"card.evaluation: no report matches {pattern}")
-    return Path(found[-1])
+    study = [p for p in found if _is_study_report(p)]
+    if not study: raise ExportError(f"card.evaluation: {pattern} matches no tuning study's report (a JSON with a table of arms); "
+                                    "evaluate the study first (llmforge train STUDY.yaml)")
+    return Path(study[-1])
 
 def final_dir(run: str | os.PathLike) -> Path:
     "The trained model's folder of a training run (`run/final`, or `run` itself when it holds a train card)."
