@@ -52,8 +52,8 @@ def test_non_editable_install_runs_from_an_empty_directory(wheel, tmp_path):
     work = tmp_path / "empty"; work.mkdir()
     env = {**os.environ, "LLMFORGE_HOME": str(tmp_path / "home"), "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     env.pop("LLMFORGE_DATA_DIR", None)
-    # nbconvert's templates were installed with the dependencies, under this environment's prefix, not the venv's
-    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")]))
+    # nbconvert's templates sit under this environment's prefix, not the venv's: the reports find them there
+    env.pop("JUPYTER_PATH", None)
     where = subprocess.run([py, "-c", "import llmforge; print(llmforge.__file__)"], cwd=work, capture_output=True, text=True, env=env)
     assert str(env_dir) in where.stdout, where.stdout + where.stderr        # the wheel, not the checkout
     p = subprocess.run([cli, "init", "."], cwd=work, capture_output=True, text=True, env=env)
@@ -65,7 +65,8 @@ def test_non_editable_install_runs_from_an_empty_directory(wheel, tmp_path):
     run = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])[0]
     assert run.info.status == "FINISHED" and run.data.metrics["n"] == 3
     report = json.loads(next((work / "reports").glob("quickstart-*.json")).read_text())
-    assert len(report["records"]) == 3
+    assert len(report["records"]) == 3 and "warning" not in p.stderr, p.stderr
+    assert "<html" in next((work / "reports").glob("quickstart-*.html")).read_text()[:2000].lower()
     # a prep file that reads the training data shipped in the package (`input: project:training/...`)
     p = subprocess.run([cli, "prep", "params/prep_sft.yaml", "--set", "limit=40", "--set", "output=prepared/sft", "--quiet"],
                        cwd=work, capture_output=True, text=True, env=env, timeout=900)

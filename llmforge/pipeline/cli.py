@@ -87,7 +87,11 @@ def _execute(template: str, run_id: str, tracker, report_dir: str, stem: str, pa
         status, err = "FAILED", f"{e.ename}: {e.evalue} (cell {e.exec_count}; traceback in {paths['ipynb']})"
     except Exception as e: status, err = "FAILED", f"{type(e).__name__}: {e}"
     finally:
-        if paths["ipynb"].exists(): render_html(paths["ipynb"], paths["html"])
+        if paths["ipynb"].exists():
+            try: render_html(paths["ipynb"], paths["html"])
+            except Exception as e:         # the run's results are in MLflow and the notebook: a missing HTML loses nothing
+                print(f"warning: the HTML report was not rendered ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                      f"the executed notebook is {paths['ipynb']}", file=sys.stderr)
         for p in paths.values():
             if p.exists(): tracker.log_artifact(run_id, p, "report")
         tracker.client.set_tag(run_id, "llmforge.report_html", str(paths["html"].resolve()))

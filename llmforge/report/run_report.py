@@ -4,7 +4,7 @@
 
 # %% ../../nbs/report/00_run_report.ipynb #4c43bfc7
 from __future__ import annotations
-import html, json
+import html, json, os
 from pathlib import Path
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -275,7 +275,15 @@ def render_html(notebook_path: str | Path, html_path: str | Path | None = None) 
     notebook_path = Path(notebook_path)
     html_path = Path(html_path or notebook_path.with_suffix(".html"))
     nb = nbformat.read(notebook_path, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
+    kw = dict(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    try: body, _ = HTMLExporter(**kw).from_notebook_node(nb)
+    except ValueError:      # no templates on the Jupyter path: a venv over system site-packages, where nbconvert's
+        import nbconvert    # templates sit under the prefix nbconvert was installed in
+        before = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(Path(nbconvert.__file__).resolve().parents[4] / "share" / "jupyter"), before]))
+        try: body, _ = HTMLExporter(**kw).from_notebook_node(nb)
+        finally:
+            if before is None: os.environ.pop("JUPYTER_PATH", None)
+            else: os.environ["JUPYTER_PATH"] = before
     html_path.write_text(body, encoding="utf-8")
     return html_path
