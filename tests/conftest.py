@@ -1,6 +1,6 @@
 """Test-wide settings: offline hubs, no telemetry, a throwaway LLMFORGE_HOME; benchmark data from the package (or
 $LLMFORGE_DATA_DIR). Shared fixtures: `llama_servers` starts real llama.cpp servers on loopback."""
-import os, socket, subprocess, tempfile, time, urllib.error, urllib.request
+import os, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 from pathlib import Path
 
 import pytest
@@ -105,6 +105,29 @@ def llama_servers():
         return base
     yield start
     for p in procs: _stop(p)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    "A real `mlflow server` on a free loopback port (SQLite store, proxied artifacts); yields its URL, stopped by PID after the module."
+    d = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{d / 'store.db'}",
+                             "--artifacts-destination", str(d / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2); break
+        except Exception: time.sleep(1)
+    else:
+        proc.kill(); pytest.fail("mlflow server did not start within 120 s")
+    yield url
+    proc.terminate()
+    try: proc.wait(20)
+    except subprocess.TimeoutExpired: proc.kill()
 
 
 class _Proxy:

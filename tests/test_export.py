@@ -2,7 +2,7 @@
 llama.cpp's own converters (from the sources of the installed llama-cpp-python), each GGUF checked against the model
 through llama.cpp, the model card and the MLflow run written; a check that fails marks the export failed; bad exports
 are refused in one line before anything is written."""
-import hashlib, json, os, shutil, subprocess, sys
+import hashlib, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
@@ -30,8 +30,9 @@ def trained(tmp_path_factory):
     return d
 
 def _cli(d: Path, db: str = "mlflow.db", home: str = "home"):
-    "A runner of `llmforge ...` (or `exe ...`) in `d`, with the tracking store `d/db` and the working state `d/home`."
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{d / db}", "LLMFORGE_HOME": str(d / home), "HF_HUB_OFFLINE": "1"}
+    "A runner of `llmforge ...` (or `exe ...`) in `d`, with the tracking store `d/db` (or a server's URL) and the working state `d/home`."
+    uri = db if db.startswith("http") else f"sqlite:///{d / db}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "LLMFORGE_HOME": str(d / home), "HF_HUB_OFFLINE": "1"}
     return lambda *a, exe=LLMFORGE: subprocess.run([exe, *a], cwd=d, env=env, capture_output=True, text=True, timeout=3600)
 
 def _export(d: Path, *args, out="exp"):
@@ -138,6 +139,27 @@ def test_registry_versions_uris_and_promotion(trained):
     m = mlflow.pyfunc.load_model("models:/smol-test@candidate")
     out = m.predict(pd.DataFrame({"prompt": ["What is the capital of France?"]}), params={"max_tokens": 8})
     assert len(out) == 1 and isinstance(out[0], str) and out[0].strip()
+
+@pytest.mark.slow
+def test_registry_through_an_mlflow_server(trained, mlflow_server):
+    "The same registry on a team's `mlflow server`: the GGUF goes up as a proxied artifact and comes back for a run by alias."
+    if not (trained / "exp" / "export.json").is_file(): assert _export(trained, "--formats", "f16,q4_k_m").returncode == 0
+    sh = _cli(trained, mlflow_server, "home_srv")
+    p = sh("models", "register", "exp", "--name", "smol-srv", "--format", "q4_k_m", "--alias", "candidate")
+    assert p.returncode == 0 and "registered smol-srv version 1 @candidate" in p.stdout, p.stderr[-2000:]
+    assert "smol-srv  v1  q4_k_m   @candidate" in sh("models", "list").stdout
+    quick = str(Path(__file__).resolve().parent.parent / "params" / "quickstart.yaml")
+    run = sh("run", quick, "--set", "model=models:/smol-srv@candidate", "--set", "n=2", "--quiet")
+    assert run.returncode == 0, run.stderr[-2000:]
+    c = MlflowClient(mlflow_server)
+    rid = re.search(r"^run ([0-9a-f]{32}) ", run.stdout, re.M).group(1)     # MLflow adds its own lines for a server
+    assert c.get_run(rid).data.tags["llmforge.model_version"] == "smol-srv/1"
+    got = list((trained / "home_srv" / "registry" / "smol-srv" / "1").rglob("*.gguf"))   # downloaded from the server, once
+    man = json.loads((trained / "exp" / "export.json").read_text())
+    want = next(f["sha256"] for f in man["files"] if f["format"] == "q4_k_m")
+    assert len(got) == 1 and hashlib.sha256(got[0].read_bytes()).hexdigest() == want
+    p = sh("models", "promote", "smol-srv", "1", "champion")
+    assert p.returncode == 0 and c.get_model_version_by_alias("smol-srv", "champion").version == "1", p.stderr
 
 @pytest.mark.slow
 def test_merged_model_registered_through_the_transformers_flavor(trained):

@@ -8,31 +8,6 @@ pytestmark = pytest.mark.slow   # a real mlflow server: skipped by the fast tier
 ROOT = Path(__file__).resolve().parent.parent
 LLMFORGE = shutil.which("llmforge") or "llmforge"   # the console script the README uses
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{d / 'store.db'}",
-                             "--artifacts-destination", str(d / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2); break
-        except Exception: time.sleep(1)
-    else:
-        proc.kill(); pytest.fail("mlflow server did not start within 120 s")
-    yield url
-    proc.terminate()
-    try: proc.wait(20)
-    except subprocess.TimeoutExpired: proc.kill()
-
 def test_run_logged_to_server(mlflow_server, tmp_path):
     from mlflow.tracking import MlflowClient
     cfg = tmp_path / "mock.yaml"
