@@ -1,5 +1,5 @@
 "Tracking against a real `mlflow server` on loopback, as a team would run it."
-import os, shutil, socket, subprocess, sys, time, urllib.request
+import os, shutil, subprocess
 from pathlib import Path
 import pytest
 

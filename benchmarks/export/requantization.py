@@ -19,7 +19,7 @@ against the model in both implementations, and the share of weights that were al
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Bench
-import copy, math, shutil, subprocess, tempfile
+import copy, math, shutil, tempfile
 
 
 def main():
@@ -30,12 +30,12 @@ def main():
     p.add_argument("--texts", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
     a = bench.parse()
-    import numpy as np, torch
+    import torch
     from gguf import GGMLQuantizationType as G
     from gguf.quants import quantize, dequantize
     from gguf_checks import prompts_texts
     from llmforge.export.checks import hf_nll, gguf_nll
-    from llmforge.export.gguf import convert_hf, _QUANTIZE
+    from llmforge.export.gguf import convert_hf, quantize as write_quantized
     from llmforge.models.hf import load_causal_lm, hf_model_dir
     torch.set_num_threads(a.threads)
     m, tok = load_causal_lm(a.model)
@@ -57,10 +57,7 @@ def main():
                     exact += float((y == x).sum()); total += x.size
                     w.copy_(torch.from_numpy(y))
             nll, n = hf_nll(mm, ids); ref = math.exp(nll / n); del mm
-            out = work / f"{t}.gguf"
-            q = subprocess.run([sys.executable, "-c", _QUANTIZE.replace("p.nthread", "p.pure = True; p.nthread"), str(f16), str(out), t, str(a.threads)],
-                               capture_output=True, text=True)
-            if q.returncode != 0: raise SystemExit(f"llama_model_quantize {t} failed: {q.stderr.strip().splitlines()[-1:]}")
+            out = write_quantized(f16, work / f"{t}.gguf", t.lower(), a.threads, pure=True)["path"]
             nll, n = gguf_nll(out, ids, None, a.threads)
             row = {"model": a.model, "type": t, "weights_on_grid": round(exact / total, 4), "weight_rel_rmse": round(math.sqrt(se / sw), 4),
                    "ppl_model": round(base, 4), "ppl_ratio_reference": round(ref / base, 4), "ppl_ratio_llama_cpp": round(math.exp(nll / n) / base, 4),

@@ -98,20 +98,21 @@ def convert_lora(adapter_dir: str | os.PathLike, base_dir: str | os.PathLike, ou
     return out
 
 # %% ../../nbs/export/00_gguf.ipynb #542cb07f
-QUANTS = ("q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q4_0", "q3_k_m", "q2_k")
+QUANTS = ("q8_0", "q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q5_1", "q5_0", "q4_1", "q4_0", "q3_k_m", "q2_k")
 
 _QUANTIZE = """import ctypes, sys, llama_cpp
 p = llama_cpp.llama_model_quantize_default_params()
-p.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + sys.argv[3].upper()); p.nthread = int(sys.argv[4])
+p.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + sys.argv[3].upper()); p.nthread = int(sys.argv[4]); p.pure = sys.argv[5] == "1"
 sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))
 """
 
-def quantize(src: str | os.PathLike, out: str | os.PathLike, qtype: str, threads: int | None = None) -> dict:
-    "`src` (an f16/f32 GGUF) quantized to `qtype` (one of `QUANTS`) in `out`: `path`, `size_mb`, `bpw`, `fallback` (tensors)."
+def quantize(src: str | os.PathLike, out: str | os.PathLike, qtype: str, threads: int | None = None, pure: bool = False) -> dict:
+    """`src` (an f16/f32 GGUF) quantized to `qtype` (one of `QUANTS`) in `out`: `path`, `size_mb`, `bpw`, `fallback` (tensors).
+    `pure`: every tensor in `qtype`, without the mixture (`_m`/`_s`) that keeps some tensors at a larger type."""
     import re
     if qtype not in QUANTS: raise ExportError(f"quantize: {qtype!r} is not one of {', '.join(QUANTS)}")
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run([sys.executable, "-c", _QUANTIZE, str(src), str(out), qtype, str(threads or os.cpu_count() or 1)],
+    p = subprocess.run([sys.executable, "-c", _QUANTIZE, str(src), str(out), qtype, str(threads or os.cpu_count() or 1), "1" if pure else "0"],
                        capture_output=True, text=True, timeout=7200)
     if p.returncode != 0 or not out.is_file():
         lines = [l for l in p.stderr.splitlines() if l.strip()] or [f"exit code {p.returncode}"]
