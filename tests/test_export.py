@@ -51,10 +51,11 @@ def test_export_formats_checked_carded_and_tracked(trained):
             "gguf/run-q4_k_m.gguf", "gguf/run-lora-f16.gguf", "gguf/base-f16.gguf"} <= names, names
     for f in man["files"]:                                            # the manifest describes the files on disk
         assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+        assert 0 <= f["seconds"] <= man["seconds"], f                 # each file with the time it took to write
     assert (out / "adapter" / "adapter_config.json").is_file() and (out / "merged" / "config.json").is_file()
     assert (out / "merged" / "chat_template.jinja").is_file() or "chat_template" in (out / "merged" / "tokenizer_config.json").read_text()
     c = man["checks"]
-    assert set(c) == {"f16", "q8_0", "q4_k_m", "lora"}
+    assert set(c) == {"f16", "q8_0", "q4_k_m", "lora"} and all(0 < v["seconds"] < man["seconds"] for v in c.values())
     assert c["f16"]["ppl_ratio"] < 1.01 and c["f16"]["agreement"]["identical"] >= 0.75 and c["f16"]["tokenizer_agreement"] == 1.0
     assert c["lora"]["ppl_ratio"] < 1.01 and c["lora"]["agreement"]["identical"] >= 0.75   # the adapter over the base = the merged model
     assert 1.0 < c["q4_k_m"]["ppl_ratio"] < c["q4_k_m"]["tolerance"]                      # quantization costs some, within bounds

@@ -124,13 +124,13 @@ def model_card(card: dict, cfg: ExportConfig, files: list[dict], checks: dict, r
                  "| metric | base | this model | difference [CI] | p (Holm) |", "|---|---|---|---|---|"]
         body += [f"| {k} | {v['base']:.3g} | {v['arm']:.3g} | {fmt_change(k, v['diff'])} [{fmt_change(k, v['low'])}, {fmt_change(k, v['high'])}] | {v['p_holm']:.3g} |"
                  for k, v in row.items() if k != "arm"] + [""]
-    body += ["## Files", "", "| file | format | MB | SHA-256 |", "|---|---|---|---|"]
-    body += [f"| `{f['path']}` | {f['format']} | {f['size_mb']} | `{f['sha256'][:16]}` |" for f in files] + [""]
+    body += ["## Files", "", "| file | format | MB | seconds to write | SHA-256 |", "|---|---|---|---|---|"]
+    body += [f"| `{f['path']}` | {f['format']} | {f['size_mb']} | {f.get('seconds', '')} | `{f['sha256'][:16]}` |" for f in files] + [""]
     if checks:
         body += ["## Checks", "", f"Each GGUF against the model: greedy replies to {cfg.checks.prompts} held-out prompts ({cfg.checks.max_tokens} tokens) "
                  f"and perplexity on {cfg.checks.texts} held-out texts.", "",
-                 "| file | identical replies | perplexity (model → GGUF) | allowed | passed |", "|---|---|---|---|---|"]
-        body += [f"| {k} | {v['agreement']['identical']:.0%} | {v['ppl_hf']:.3f} → {v['ppl_gguf']:.3f} | {v['tolerance']}x | {'yes' if v['passed'] else 'no: ' + v['why']} |"
+                 "| file | identical replies | perplexity (model → GGUF) | allowed | passed | seconds |", "|---|---|---|---|---|---|"]
+        body += [f"| {k} | {v['agreement']['identical']:.0%} | {v['ppl_hf']:.3f} → {v['ppl_gguf']:.3f} | {v['tolerance']}x | {'yes' if v['passed'] else 'no: ' + v['why']} | {v.get('seconds', '')} |"
                  for k, v in checks.items()] + [""]
     body += ["## Intended use", "", cfg.card.intended_use or "Research: comparing fine-tuning methods on small models with LlmForge.", "",
              "## Limitations", "", cfg.card.limitations or f"A {card.get('base_model')} derivative: small, often wrong on facts, not safety-evaluated "
@@ -157,48 +157,55 @@ def export(cfg: ExportConfig, log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads: torch.set_num_threads(cfg.threads)
     t0, files, checks = time.perf_counter(), [], {}
-    add = lambda p, fmt: files.append({"path": str(Path(p).relative_to(out)), "format": fmt, "size_mb": round(Path(p).stat().st_size / 2**20, 1), "sha256": file_hash(p)})
+    since = lambda t: round(time.perf_counter() - t, 1)
+    def add(p, fmt, seconds):                                 # a file, its size, the seconds it took to write, its hash
+        files.append({"path": str(Path(p).relative_to(out)), "format": fmt, "size_mb": round(Path(p).stat().st_size / 2**20, 1),
+                      "seconds": seconds, "sha256": file_hash(p)})
     model, tok = _merged(card, final)
     tmp = Path(tempfile.mkdtemp(prefix="llmforge-merged-"))
     merged = out / "merged" if "merged" in cfg.formats else tmp / "merged"
     try:
         model.save_pretrained(str(merged)); tok.save_pretrained(str(merged))
         if "merged" in cfg.formats:
-            for p in sorted(merged.glob("*.safetensors")): add(p, "merged")
+            for p in sorted(merged.glob("*.safetensors")): add(p, "merged", since(t0))
             log(f"merged model: {merged}")
         if "adapter" in cfg.formats:
-            ad = out / "adapter"; ad.mkdir(exist_ok=True)
+            t, ad = time.perf_counter(), out / "adapter"; ad.mkdir(exist_ok=True)
             for p in final.iterdir():
                 if p.is_file() and (p.name.startswith("adapter_") or p.name.startswith("tokenizer") or p.name in ("chat_template.jinja", "special_tokens_map.json", "train_card.json")):
                     shutil.copy2(p, ad / p.name)
-            add(ad / "adapter_model.safetensors", "adapter"); log(f"adapter: {ad}")
+            add(ad / "adapter_model.safetensors", "adapter", since(t)); log(f"adapter: {ad}")
         ggufs = {}
         floats = [f for f in cfg.formats if f in OUTTYPES]
         quants = [f for f in cfg.formats if f in QUANTS and f not in OUTTYPES]
+        took = {}                                               # seconds to write each GGUF
         for f in dict.fromkeys(floats + (["f16"] if quants and "f16" not in floats and "f32" not in floats else [])):
-            ggufs[f] = convert_hf(merged, out / "gguf" / f"{cfg.name}-{f}.gguf", f); log(f"gguf {f}: {ggufs[f]}")
+            t = time.perf_counter(); ggufs[f] = convert_hf(merged, out / "gguf" / f"{cfg.name}-{f}.gguf", f); took[f] = since(t)
+            log(f"gguf {f}: {ggufs[f]}")
         for q in quants:
-            src = ggufs.get("f32") or ggufs["f16"]
-            ggufs[q] = quantize(src, out / "gguf" / f"{cfg.name}-{q}.gguf", q, cfg.threads)["path"]; log(f"gguf {q}: {ggufs[q]}")
+            src, t = ggufs.get("f32") or ggufs["f16"], time.perf_counter()
+            ggufs[q] = quantize(src, out / "gguf" / f"{cfg.name}-{q}.gguf", q, cfg.threads)["path"]; took[q] = since(t)
+            log(f"gguf {q}: {ggufs[q]}")
         for f in list(ggufs):
             if f not in cfg.formats: ggufs.pop(f).unlink()      # an f16 made only to quantize from
         lora = None
         if "lora" in cfg.formats:
             from llmforge.models.hf import hf_model_dir
             base_dir = hf_model_dir(card["base_model"]) or Path(card["base_model"])
-            base_gguf = convert_hf(base_dir, out / "gguf" / "base-f16.gguf", "f16")
-            lora = convert_lora(final, base_dir, out / "gguf" / f"{cfg.name}-lora-f16.gguf")
-            add(base_gguf, "base f16 (for the LoRA)"); add(lora, "lora"); log(f"lora gguf: {lora} (over {base_gguf})")
-        for f, p in ggufs.items(): add(p, f)
+            t = time.perf_counter(); base_gguf = convert_hf(base_dir, out / "gguf" / "base-f16.gguf", "f16"); add(base_gguf, "base f16 (for the LoRA)", since(t))
+            t = time.perf_counter(); lora = convert_lora(final, base_dir, out / "gguf" / f"{cfg.name}-lora-f16.gguf"); add(lora, "lora", since(t))
+            log(f"lora gguf: {lora} (over {base_gguf})")
+        for f, p in ggufs.items(): add(p, f, took[f])
         prompts, texts = held_out(card["dataset"], cfg.checks.prompts, cfg.checks.texts)
         ref = None
         todo = [(f, p, None) for f, p in ggufs.items()] + ([("lora", out / "gguf" / "base-f16.gguf", lora)] if lora else [])
-        for f, p, lo in todo:
+        for f, p, lo in todo:                                   # the first check also computes the model's side (replies, perplexity)
+            t = time.perf_counter()
             checks[f], ref = check_gguf(f, p, model, tok, prompts, texts, cfg.checks.max_tokens, lo, ref, cfg.checks.tolerance,
                                         cfg.checks.min_agreement, cfg.threads)
-            v = checks[f]
+            v = checks[f]; v["seconds"] = since(t)
             log(f"check {f}: {v['agreement']['identical']:.0%} identical greedy replies, perplexity {v['ppl_hf']:.3f} -> {v['ppl_gguf']:.3f} "
-                f"({v['ppl_ratio']:.3f}x, allowed {v['tolerance']}x): {'passed' if v['passed'] else 'FAILED: ' + v['why']}")
+                f"({v['ppl_ratio']:.3f}x, allowed {v['tolerance']}x): {'passed' if v['passed'] else 'FAILED: ' + v['why']} ({v['seconds']} s)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     row = None
