@@ -27,9 +27,10 @@ def _check_no_secrets(obj, where="identity"):
         for v in obj: _check_no_secrets(v, where)
 
 def cache_key(engine_identity: dict, request: GenerationRequest) -> str:
-    "The cache key of `request` sent to the engine with `engine_identity`."
+    "The cache key of `request` sent to the engine with `engine_identity` (its model's name left out where its weights' hash is in)."
     _check_no_secrets(engine_identity)
-    return stable_hash({"v": CACHE_VERSION, "engine": engine_identity, "request": request.key_payload()})
+    ident = {k: v for k, v in engine_identity.items() if k != "model"} if engine_identity.get("model_sha256") else engine_identity
+    return stable_hash({"v": CACHE_VERSION, "engine": ident, "request": request.key_payload()})
 
 # %% ../../nbs/engines/05_cache.ipynb #9273ff6b
 class ResponseCache(SqliteStore):
