@@ -26,6 +26,7 @@ import mlflow
 
 class GGUFModel(mlflow.pyfunc.PythonModel):
     "`predict` answers a `prompt` column; the GGUF's chat template formats each prompt as a user turn."
+    _skip_type_hint_validation = True     # the signature is logged explicitly: no type-hint validation (nor MLflow's warning asking for it)
     def load_context(self, context):
         from contextlib import nullcontext
         from llama_cpp import Llama
