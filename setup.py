@@ -23,7 +23,8 @@ requirements = shlex.split(cfg.get('requirements', ''))
 if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_requirements', ''))
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+cluster_requirements = shlex.split(cfg.get('cluster_requirements', ''))   # studies on a Ray cluster, tracking on PostgreSQL
+dev_requirements = shlex.split(cfg.get('dev_requirements', '')) + cluster_requirements
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -40,7 +41,7 @@ setuptools.setup(
     # wheel carries copies, an editable install reads the repository's files
     package_data = {'llmforge': ['resources/data/*', 'resources/data/**/*', 'resources/experiments/*.ipynb', 'resources/params/*.yaml']},
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require={ 'dev': dev_requirements, 'cluster': cluster_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

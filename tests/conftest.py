@@ -130,6 +130,20 @@ def mlflow_server(tmp_path_factory):
     except subprocess.TimeoutExpired: proc.kill()
 
 
+@pytest.fixture(scope="module")
+def postgres_mlflow_server():
+    """A real `mlflow server` backed by a real PostgreSQL (`llmforge.tracking.services.tracking_server`), both on free
+    loopback ports; yields the MLflow server's URL, both stopped by PID after the module. The folder comes from
+    `tempfile.mkdtemp()`, not `tmp_path_factory`: as root PostgreSQL runs as an unprivileged user, who cannot enter
+    pytest's 0700 `/tmp/pytest-of-root`."""
+    import shutil
+    from llmforge.tracking.services import tracking_server
+    folder = tempfile.mkdtemp(prefix="llmforge-pg-mlflow-")
+    try:
+        with tracking_server(folder) as srv: yield srv.url
+    finally: shutil.rmtree(folder, ignore_errors=True)
+
+
 class _Proxy:
     "A running `tests/fault_proxy.py`: `url` is its OpenAI base URL (…/v1); `stats()` reads what it injected."
     def __init__(self, proc: subprocess.Popen, origin: str):

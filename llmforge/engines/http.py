@@ -4,7 +4,7 @@
 
 # %% ../../nbs/engines/02_http.ipynb #92e35341
 from __future__ import annotations
-import os, re, time
+import os, re, threading, time
 from fastcore.basics import patch
 
 from ..core.types import Engine, GenerationRequest, GenerationResult, messages_to_prompt
@@ -13,7 +13,8 @@ from ..models.registry import models, FREE
 from ..core.types import EngineError
 
 # %% auto #0
-__all__ = ['check_key_env', 'MalformedResponse', 'transient_kind', 'OpenAIEngine', 'HFInferenceEngine']
+__all__ = ['check_key_env', 'MalformedResponse', 'transient_kind', 'base_urls', 'OpenAIEngine', 'ServerFailed', 'unreachable',
+           'OpenAIPool', 'HFInferenceEngine']
 
 # %% ../../nbs/engines/02_http.ipynb #7d0ae964
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s'\",;]+")
@@ -79,6 +80,19 @@ def transient_kind(e: BaseException) -> str | None:
     if any(n & _CONNECTION for n in names): return "connection"
     return None
 
+# %% ../../nbs/engines/02_http.ipynb #905a1709
+def base_urls(v) -> list[str]:
+    "The servers `engine.base_url` names (one URL or a list of them), without trailing slashes; `ValueError` naming the field for an empty or repeated entry."
+    if v is None or v == "": return []
+    out = []
+    for u in ([v] if isinstance(v, str) else list(v)):
+        if not isinstance(u, str) or not u.strip():
+            raise ValueError("engine.base_url: each entry must be a server's URL, such as http://127.0.0.1:8000/v1")
+        u = u.strip().rstrip("/")
+        if u in out: raise ValueError(f"engine.base_url: {u} is listed twice")
+        out.append(u)
+    return out
+
 # %% ../../nbs/engines/02_http.ipynb #81d2281b
 @engines.register("openai")
 class OpenAIEngine(Engine):
@@ -89,14 +103,22 @@ class OpenAIEngine(Engine):
 
     @classmethod
     def check_options(cls, options: dict) -> None:
-        if not options.get("base_url"): raise ValueError("engine.base_url: required when engine.kind is 'openai'")
+        if not base_urls(options.get("base_url")): raise ValueError("engine.base_url: required when engine.kind is 'openai'")
         check_key_env(options)
+
+    def __new__(cls, *args, **kw):
+        "An `OpenAIPool` when `base_url` lists two or more servers (defined below); else this engine, for one server."
+        urls = kw.get("base_url", args[1] if len(args) > 1 else None)
+        if cls is OpenAIEngine and not isinstance(urls, (str, type(None))) and len(base_urls(urls)) > 1:
+            return OpenAIPool(*args, **kw)
+        return super().__new__(cls)
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", mode: str = "chat",
                  timeout_s: float = 120.0, max_retries: int = 3, extra_sampling: bool = True, max_concurrency: int = 64):
         from openai import OpenAI
         if mode not in ("chat", "completion"): raise ValueError(f"mode must be 'chat' or 'completion', not {mode!r}")
         self.model, self.mode, self.api_key_env, self.extra_sampling = model, mode, api_key_env, extra_sampling
+        if not isinstance(base_url, (str, type(None))): base_url = (base_urls(base_url) or [None])[0]   # a one-element list
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
         self.timeout_s, self.max_retries = timeout_s, max_retries
         self._key = _read_key(api_key_env) or "EMPTY"
@@ -185,6 +207,148 @@ def _one(self: OpenAIEngine, r: GenerationRequest) -> GenerationResult:
                             completion_tokens=getattr(u, "completion_tokens", 0) or 0,
                             latency_s=time.perf_counter() - t0, finish_reason=ch.finish_reason or "stop", tool_calls=calls)
 
+# %% ../../nbs/engines/02_http.ipynb #14d1a358
+class ServerFailed(EngineError):
+    "One server of a pool failed a request: `kind` is `unreachable`, or the transient kind its retries ran out on; the pool tries another server."
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+_CONNECT = {"ConnectError", "ConnectTimeout", "ConnectionRefusedError"}
+
+def unreachable(e: BaseException) -> bool:
+    "Whether `e` says the server could not be reached: a refused connection, or no answer within the time-out."
+    kind = transient_kind(e)
+    if kind == "timeout": return True
+    return kind == "connection" and any({c.__name__ for c in type(x).__mro__} & _CONNECT for x in _causes(e))
+
+# %% ../../nbs/engines/02_http.ipynb #15e7f736
+class _PoolMember(OpenAIEngine):
+    "One server of an `OpenAIPool`: an `OpenAIEngine` that gives up on an unreachable server at once and tags its final failures."
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.retry.classify = lambda e: None if unreachable(e) else transient_kind(e)
+
+@patch
+def _error(self: _PoolMember, e: Exception) -> EngineError:
+    if unreachable(e):
+        cause = e.__cause__ or e
+        why = (f"timed out after {self.timeout_s}s" if transient_kind(e) == "timeout"
+               else f"{type(cause).__name__}: {_redact(str(cause), self._key)}")
+        return ServerFailed(f"cannot reach {self.base_url} ({why})", "unreachable")
+    err, kind = OpenAIEngine._error(self, e), transient_kind(e)
+    return ServerFailed(str(err), kind) if kind else err
+
+# %% ../../nbs/engines/02_http.ipynb #79ccd194
+class _Server:
+    "A server of a pool: its engine, the pool's requests in flight there, its counters, and until when it is out of rotation."
+    def __init__(self, i: int, engine: OpenAIEngine):
+        self.i, self.engine = i, engine
+        self.in_flight = self.requests = self.answered = self.failures = self.marked_down = 0
+        self.down_until = 0.0
+
+class OpenAIPool(Engine):
+    "Several OpenAI-compatible servers of one model as one engine: least-loaded routing, back-off per server, fail-over."
+    kind = "openai"
+    supports_tools = True
+    down_s = 30.0             # how long an unreachable server stays out of rotation
+
+    def __init__(self, model: str, base_url: list[str], api_key_env: str = "OPENAI_API_KEY", mode: str = "chat",
+                 timeout_s: float = 120.0, max_retries: int = 3, extra_sampling: bool = True, max_concurrency: int = 64):
+        urls = base_urls(base_url)
+        if len(urls) < 2: raise ValueError(f"a pool needs two or more servers in base_url, not {len(urls)}")
+        opts = dict(api_key_env=api_key_env, mode=mode, timeout_s=timeout_s, max_retries=max_retries,
+                    extra_sampling=extra_sampling, max_concurrency=max_concurrency)
+        self.servers = [_Server(i, _PoolMember(model, base_url=u, **opts)) for i, u in enumerate(urls)]
+        one = self.servers[0].engine
+        self.model, self.mode, self.api_key_env, self.extra_sampling = model, one.mode, api_key_env, extra_sampling
+        self.timeout_s, self.max_retries, self.pricing, self._key = timeout_s, max_retries, one.pricing, one._key
+        self._lock, self._next, self.failovers, self.peak = threading.Lock(), 0, 0, 0
+
+    @property
+    def urls(self) -> list[str]: return [s.engine.base_url for s in self.servers]
+
+    def in_flight(self) -> int: return sum(s.engine.in_flight() for s in self.servers)
+
+    def identity(self) -> dict:
+        "A single server's identity without its URL: the same for any list of servers, in any order."
+        return {k: v for k, v in self.servers[0].engine.identity().items() if k != "base_url"}
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        return [self._one(r) for r in requests]
+
+    def close(self):
+        for s in self.servers: s.engine.close()
+
+# %% ../../nbs/engines/02_http.ipynb #cd84f05d
+@patch
+def _pick(self: OpenAIPool, tried=()) -> _Server | None:
+    "The server for a request that has already failed on `tried` (their indices), counted in flight; None when none is left."
+    with self._lock:
+        n, now = len(self.servers), time.monotonic()
+        left = [s for s in (self.servers[(self._next + k) % n] for k in range(n)) if s.i not in tried]
+        if not left: return None
+        up = [s for s in left if s.down_until <= now]
+        s = (min(up, key=lambda s: (s.in_flight >= s.engine.limit.limit, s.in_flight)) if up
+             else min(left, key=lambda s: s.down_until))
+        self._next = (s.i + 1) % n
+        s.in_flight += 1; s.requests += 1
+        if tried: self.failovers += 1
+        self.peak = max(self.peak, sum(x.in_flight for x in self.servers))
+        return s
+
+@patch
+def _done(self: OpenAIPool, s: _Server, answered: bool = False, failure: ServerFailed | None = None):
+    "Account for the end of a request on `s`: an answer puts it back in rotation; an unreachable server leaves it for `down_s`."
+    with self._lock:
+        s.in_flight -= 1
+        if answered: s.answered += 1; s.down_until = 0.0
+        if failure is not None:
+            s.failures += 1
+            if failure.kind == "unreachable":
+                now = time.monotonic()
+                if s.down_until <= now: s.marked_down += 1
+                s.down_until = now + self.down_s
+
+# %% ../../nbs/engines/02_http.ipynb #f3d7b697
+@patch
+def _one(self: OpenAIPool, r: GenerationRequest) -> GenerationResult:
+    failed: dict[int, str] = {}
+    while (s := self._pick(failed)) is not None:
+        try: out = s.engine._one(r)
+        except ServerFailed as e:
+            self._done(s, failure=e)
+            failed[s.i] = " ".join(_redact(str(e), self._key).split())[:300]
+            continue
+        except BaseException:
+            self._done(s); raise
+        self._done(s, answered=True)
+        return out
+    raise EngineError(f"every server of the pool failed for model {self.model!r}: " + "; ".join(failed.values()))
+
+# %% ../../nbs/engines/02_http.ipynb #f09d1d5f
+@patch
+def stats(self: OpenAIPool) -> dict:
+    "The servers' counters added up as a single engine's, the pool's own, and each server's as `server<i>_<counter>`."
+    per = [s.engine.stats() for s in self.servers]
+    by_kind: dict[str, int] = {}
+    for st in per:
+        for k, v in st["retries_by_kind"].items(): by_kind[k] = by_kind.get(k, 0) + v
+    with self._lock:
+        now = time.monotonic()
+        out = dict(concurrency_limit=sum(st["concurrency_limit"] for st in per), peak_in_flight=self.peak,
+                   rate_limited=sum(st["rate_limited"] for st in per), attempts=sum(st["attempts"] for st in per),
+                   retries=sum(st["retries"] for st in per), retries_by_kind=dict(sorted(by_kind.items())),
+                   gave_up=sum(st["gave_up"] for st in per), servers=len(self.servers),
+                   servers_down=sum(s.down_until > now for s in self.servers), failovers=self.failovers)
+        for s, st in zip(self.servers, per):
+            out.update({f"server{s.i}_{k}": v for k, v in dict(
+                requests=s.requests, answered=s.answered, retries=st["retries"], rate_limited=st["rate_limited"],
+                concurrency_limit=st["concurrency_limit"], failures=s.failures, marked_down=s.marked_down,
+                down=int(s.down_until > now)).items()})
+    out["base_urls"] = self.urls
+    return out
+
 # %% ../../nbs/engines/02_http.ipynb #788242a8
 @engines.register("hf_inference")
 class HFInferenceEngine(Engine):
@@ -193,7 +357,10 @@ class HFInferenceEngine(Engine):
     default_in_flight = 8     # a server takes concurrent requests: the runner keeps 8 examples in flight
 
     @classmethod
-    def check_options(cls, options: dict) -> None: check_key_env(options)
+    def check_options(cls, options: dict) -> None:
+        if len(base_urls(options.get("base_url"))) > 1:
+            raise ValueError("engine.base_url: a list of servers (a pool) needs engine.kind 'openai'")
+        check_key_env(options)
 
     def __init__(self, model: str | None = None, provider: str | None = None, base_url: str | None = None,
                  api_key_env: str = "HF_TOKEN", mode: str = "chat", timeout_s: float = 120.0, max_retries: int = 3,

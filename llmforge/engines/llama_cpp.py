@@ -100,6 +100,8 @@ def auto_parallel(llm, n_ctx: int, budget: int = AUTO_KV_BUDGET, cap: int = AUTO
 
 # %% ../../nbs/engines/01_llama_cpp.ipynb #6df3bcbd
 def _n_cpus() -> int:
+    "Threads for llama.cpp: `$LLMFORGE_THREADS` (a study's Ray worker sets it to the arm's declared CPUs), else every CPU this process may use."
+    if os.environ.get("LLMFORGE_THREADS", "").isdigit() and int(os.environ["LLMFORGE_THREADS"]) > 0: return int(os.environ["LLMFORGE_THREADS"])
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
 
@@ -154,6 +156,15 @@ def reset(self: LlamaCppEngine):
     "Forget the cached sequence: the next prompt is evaluated from its first token."
     self.llm.reset()
     self.resets += 1
+
+@patch
+def release(self: LlamaCppEngine):
+    """The end of a run that keeps the model loaded for the next one (a study's Ray worker): stop the batched decoder and
+    forget the cached sequence, so the next run starts as a freshly loaded engine would and gives the same answers."""
+    if self._scheduler is not None:
+        self._scheduler.close(); self._scheduler.decoder.close(); self._scheduler = None
+    if self.llm is not None: self.llm.reset()
+    self.resets = 0
 
 @patch
 def _guard_window(self: LlamaCppEngine):

@@ -174,14 +174,22 @@ def compare(specs: list[str], baseline: str | None = None, metrics: list[str] | 
 
 # %% ../../nbs/pipeline/03_cli.ipynb #04b4e0e3
 def run_study(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
-              progress: bool = True) -> dict:
-    "Run every arm of a study as a child MLflow run, then compare them into the study's run. Returns ids, paths and per-arm results."
+              progress: bool = True, executor: str | None = None, ray_address: str | None = None) -> dict:
+    """Run every arm of a study as a child MLflow run, then compare them into the study's run. Returns ids, paths and per-arm
+    results. `executor` (`local` or `ray`) and `ray_address` override the study file's `executor` section."""
     from llmforge.pipeline.config import load_study
+    from llmforge.pipeline.executor import connect, run_arms
+    from llmforge.eval.stats import ComparisonError
     from llmforge.tracking.runs import start_comparison_run
     from llmforge.tracking.tracker import Tracker, tracking_uri
     from llmforge.pipeline.runner import check_inputs
     study = load_study(config_path, overrides)         # every arm validated before anything runs
     for c in study.arms.values(): check_inputs(c)      # ... and its data read
+    if executor or ray_address:
+        study.executor = study.executor.model_copy(update={k: v for k, v in (("kind", executor), ("address", ray_address)) if v})
+    if study.executor.kind == "ray":                   # ... and the cluster joined, before the study's run exists
+        where = connect(study.executor)
+        if progress: print(f"[study {study.name}] executor ray: {where}", flush=True)
     first = next(iter(study.arms.values()))
     uri = tracking_uri(first)
     tracker = Tracker(uri, study.tracking.experiment)
@@ -192,20 +200,24 @@ def run_study(config_path: str, overrides: dict | None = None, report_dir: str =
     tracker.log_params(parent, {"study": study.name, "arms": ",".join(study.arms), "baseline": study.baseline,
                                 **{f"arm.{k}.config_hash": c.hash() for k, c in study.arms.items()}})
     tracker.log_artifact(parent, config_path, "config")
-    arms = {}
-    for label in study.arms:
-        if progress: print(f"[study {study.name}] arm {label}", flush=True)
-        arms[label] = run(config_path, overrides, report_dir, kernel, progress, arm=label, parent_run_id=parent)
+    tracker.log_params(parent, {"executor": study.executor.kind})
+    if study.executor.kind == "ray" and uri.startswith("sqlite"):
+        _note(f"the arms log to {uri}, a file on this machine: nodes on other machines cannot reach it; for a cluster, "
+              "track on an MLflow server (python -m llmforge.tracking.services)")
+    arms = run_arms(study, run, config_path, overrides, report_dir, kernel, progress, parent, uri, tracker)
     done = [k for k, a in arms.items() if a["status"] == "FINISHED"]
     out = dict(run_id=parent, arms=arms, tracking_uri=uri, run_url=tracker.run_url(parent), status="FINISHED", error=None,
                html=None, json=None)
     if len(done) >= 2:
-        c = compare([f"{k}={arms[k]['run_id']}" for k in done], baseline=study.baseline if study.baseline in done else None,
-                    metrics=study.compare.metrics, seed=study.compare.seed, confidence=study.compare.confidence,
-                    ci_method=study.compare.ci_method, failed=study.compare.failed, experiment=study.tracking.experiment,
-                    name=study.name, report_dir=report_dir, kernel=kernel, progress=progress, tracking_uri=uri,
-                    comparison_run_id=parent, title=study.title)
-        out.update(html=c["html"], json=c["json"], status=c["status"], error=c["error"])
+        try:
+            c = compare([f"{k}={arms[k]['run_id']}" for k in done], baseline=study.baseline if study.baseline in done else None,
+                        metrics=study.compare.metrics, seed=study.compare.seed, confidence=study.compare.confidence,
+                        ci_method=study.compare.ci_method, failed=study.compare.failed, experiment=study.tracking.experiment,
+                        name=study.name, report_dir=report_dir, kernel=kernel, progress=progress, tracking_uri=uri,
+                        comparison_run_id=parent, title=study.title)
+            out.update(html=c["html"], json=c["json"], status=c["status"], error=c["error"])
+        except ComparisonError as e:                   # e.g. arms sampled different items: the arms' runs stand, the study says why
+            out.update(status="FAILED", error=f"the arms could not be compared: {e}")
     else:
         out.update(status="FAILED", error=f"only {len(done)} of {len(arms)} arms finished: nothing to compare")
     failed = [k for k in arms if k not in done]
@@ -245,6 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--report-dir", default="reports")
     r.add_argument("--kernel", help="run the notebook in this Jupyter kernel (default: in this process)")
     r.add_argument("--quiet", action="store_true", help="don't stream the notebook's output")
+    r.add_argument("--executor", choices=["local", "ray"], help="where a study's arms run (default: the study file's executor, else local)")
+    r.add_argument("--ray-address", help="the Ray cluster for --executor ray (HOST:PORT; default: the study's, $RAY_ADDRESS, else one started here)")
     l = sub.add_parser("list", help="list datasets, models, methods, scorers, engines")
     l.add_argument("what", nargs="?", default="all")
     v = sub.add_parser("validate", help="check experiment files without running them")
@@ -367,8 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     rc = 0
     for f, obj in zip(a.configs, objs):
         if isinstance(obj, Study):
-            out = run_study(f, ov, a.report_dir, a.kernel, progress=not a.quiet)
-            for k, r in out["arms"].items(): print(f"arm {k}: run {r['run_id']} {r['status']}  report {r['html']}")
+            try: out = run_study(f, ov, a.report_dir, a.kernel, progress=not a.quiet, executor=a.executor, ray_address=a.ray_address)
+            except ConfigError as e: print(f"error: {e}", file=sys.stderr); return 2
+            for k, r in out["arms"].items():
+                where = f" (node {r['node']}, attempt {r['attempt']})" if r.get("node") else ""
+                print(f"arm {k}: run {r['run_id']} {r['status']}{where}  report {r['html']}" + (f"  error: {r['error']}" if r.get("error") and not r.get("run_id") else ""))
             print(f"study {out['run_id']} ({f}): {out['status']}")
         else:
             out = run(f, ov, a.report_dir, a.kernel, progress=not a.quiet)

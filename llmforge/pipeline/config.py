@@ -20,8 +20,8 @@ from ..eval.scoring import scorers
 # %% auto #0
 __all__ = ['SAFE_NAME', 'EngineConfig', 'MethodConfig', 'GenerationConfig', 'PricingConfig', 'RunnerConfig', 'TrackingConfig',
            'check_gguf', 'ExperimentConfig', 'ConfigError', 'parse_config', 'is_study', 'is_prep', 'is_train',
-           'is_export', 'load_config', 'set_dotted', 'config_hash', 'CompareConfig', 'StudyConfig', 'check_sweep',
-           'sweep_arms', 'Study', 'parse_study', 'load_study', 'load_any']
+           'is_export', 'load_config', 'set_dotted', 'config_hash', 'CompareConfig', 'ExecutorConfig', 'StudyConfig',
+           'check_sweep', 'sweep_arms', 'Study', 'parse_study', 'load_study', 'load_any']
 
 # %% ../../nbs/pipeline/01_config.ipynb #d1ac44ad
 class _Strict(BaseModel):
@@ -32,7 +32,7 @@ class EngineConfig(_Strict):
     mode: Optional[Literal["chat", "completion"]] = None
     n_ctx: int = Field(2048, ge=128)
     n_threads: Optional[int] = Field(None, ge=1)
-    base_url: Optional[str] = None
+    base_url: Optional[Union[str, list[str]]] = None   # a list: a pool of servers of the same model (least-loaded)
     api_key_env: Optional[str] = None
     provider: Optional[str] = None
     timeout_s: float = Field(60.0, gt=0)
@@ -295,6 +295,20 @@ class CompareConfig(_Strict):
     failed: Literal["wrong", "drop"] = "wrong"
     seed: int = 0
 
+class ExecutorConfig(_Strict):
+    "Where a study's arms run: one after another here (`local`), or as tasks on a Ray cluster (`ray`)."
+    kind: Literal["local", "ray"] = "local"
+    address: Optional[str] = None       # the Ray cluster (`HOST:PORT`, `auto`); default $RAY_ADDRESS, else a Ray instance started here
+    num_cpus: float = Field(1, gt=0)    # each arm's declared resources: the scheduler places it where they are free
+    num_gpus: float = Field(0, ge=0)
+    memory_gb: Optional[float] = Field(None, gt=0)
+    max_retries: int = Field(3, ge=0)   # an arm whose worker or node dies is run again elsewhere, up to this many times
+    max_parallel: Optional[int] = Field(None, ge=1)   # at most this many arms at once (default: as many as resources allow)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v): return {"kind": v} if isinstance(v, str) else v
+
 class StudyConfig(_Strict):
     study: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -303,6 +317,7 @@ class StudyConfig(_Strict):
     sweep: dict[str, list] = Field(default_factory=dict)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     @field_validator("sweep")
     @classmethod
@@ -349,6 +364,7 @@ class Study:
     def __init__(self, config: StudyConfig, arms: dict[str, ExperimentConfig], source: str = ""):
         self.config, self.arms, self.source = config, arms, source
         self.name, self.compare, self.tracking = config.study, config.compare, config.tracking
+        self.executor = config.executor
     @property
     def baseline(self) -> str: return self.compare.baseline or next(iter(self.arms))
     @property

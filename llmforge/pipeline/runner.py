@@ -4,7 +4,7 @@
 
 # %% ../../nbs/pipeline/02_runner.ipynb #40bf8d18
 from __future__ import annotations
-import json, os, time, traceback
+import json, os, threading, time, traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,8 +22,8 @@ from .config import ExperimentConfig, config_hash
 from ..engines.base import engines
 
 # %% auto #0
-__all__ = ['RecordStore', 'engine_options', 'model_pricing', 'build_engine', 'RunResult', 'store_path', 'mark_tracked',
-           'run_experiment', 'check_inputs']
+__all__ = ['RecordStore', 'engine_options', 'model_pricing', 'keep_engines', 'pooled_engine', 'build_engine', 'release_engine',
+           'RunResult', 'store_path', 'mark_tracked', 'run_experiment', 'check_inputs']
 
 # %% ../../nbs/pipeline/02_runner.ipynb #6afe3dc2
 class RecordStore:
@@ -72,13 +72,35 @@ def model_pricing(cfg: ExperimentConfig) -> dict:
         if v is not None: base[k] = v
     return base
 
+_POOL: dict[str, Engine] = {}
+_POOL_LOCK = threading.Lock()
+
+def keep_engines() -> bool:
+    "Whether engines outlive their run in this process (`$LLMFORGE_KEEP_ENGINES=1`, which a study's Ray workers set)."
+    return os.environ.get("LLMFORGE_KEEP_ENGINES") == "1"
+
+def pooled_engine(kind: str, model: str | None, **opts) -> Engine:
+    "The process's engine for (kind, model, options): built on first use, then the same object for every later run."
+    key = json.dumps([kind, model, opts], sort_keys=True, default=str)
+    with _POOL_LOCK:
+        if key not in _POOL: _POOL[key] = make_engine(kind, model, **opts)
+        return _POOL[key]
+
 def build_engine(cfg: ExperimentConfig, cache_path: str | os.PathLike | None = None) -> Engine:
-    "The run's engine, wrapped in the response cache when `runner.cache` is on."
+    "The run's engine (the process's pooled one when `keep_engines()`), wrapped in the response cache when `runner.cache` is on."
     opts = engine_options(cfg)
     opts = {**engines.get(cfg.engine.kind).run_options(cfg.runner.batch_size), **opts}
-    eng = make_engine(cfg.engine.kind, cfg.model, **opts)
+    eng = (pooled_engine if keep_engines() else make_engine)(cfg.engine.kind, cfg.model, **opts)
     cache = ResponseCache(cache_path)   # default: $LLMFORGE_HOME/responses.sqlite
-    return CachedEngine(eng, cache, enabled=cfg.runner.cache)
+    out = CachedEngine(eng, cache, enabled=cfg.runner.cache)
+    out.pooled = keep_engines()
+    return out
+
+def release_engine(engine: Engine) -> None:
+    "The end of a run: close the engine built for it; a pooled one stays loaded and only forgets the run's state (`release`)."
+    if not getattr(engine, "pooled", False): return engine.close()
+    if hasattr(engine.inner, "release"): engine.inner.release()
+    if engine.cache is not None: engine.cache.close()
 
 # %% ../../nbs/pipeline/02_runner.ipynb #e58f26f3
 @dataclass
@@ -228,7 +250,7 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
                          engine_identity=engine.identity(), templates=method.templates(), store_dir=str(store.folder),
                          cache_stats=cache_stats, resources=method.resources())
     finally:
-        if own: engine.close()
+        if own: release_engine(engine)
 
 # %% ../../nbs/pipeline/02_runner.ipynb #0b10ce1c
 def check_inputs(cfg: ExperimentConfig) -> dict:

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import yaml
 from fastcore.basics import patch
+from filelock import FileLock
 
 from ..core.types import Registry, stable_hash, file_hash
 from ..core.paths import data_file, project_data_dir, home_dir
@@ -365,22 +366,31 @@ def index_hash(corpus_sha256: str, chunk_size: int, overlap: int, embedder_ident
 # %% ../../nbs/retrieval/00_kb.ipynb #f0cdc346
 def build_index(kb: str, chunk_size: int = 256, overlap: int = 32, embedder: Embedder | None = None,
                 root: str | os.PathLike | None = None, chroma_url: str | None = None, progress: bool = False) -> Index:
-    "Build (or reopen, when it exists) the index of knowledge base `kb` with these chunk settings and embedder."
-    import bm25s
+    """Build (or reopen, when it exists) the index of knowledge base `kb` with these chunk settings and embedder. Processes
+    that ask for the same new index at once wait on a file lock beside it while one of them builds it."""
     embedder = embedder or Embedder()
     docs, path = load_documents(kb)
     corpus_sha = file_hash(path)
     h = index_hash(corpus_sha, chunk_size, overlap, embedder.identity())
     name = knowledge_bases.get(kb).name if kb in knowledge_bases else Path(kb).stem
     folder = Path(root or home_dir() / "indexes") / f"{name}-{h}"
-    if (folder / "meta.json").exists():
-        meta = json.loads((folder / "meta.json").read_text())
-        chunks = [Chunk(**json.loads(l)) for l in open(folder / "chunks.jsonl", encoding="utf-8")]
-        ix = Index(folder, {**meta, "reused": True}, chunks, embedder, chroma_url)
-        if chroma_url and ix.collection.count() != len(chunks):      # a server that lacks this index: fill it from the cache
-            _upsert(ix.collection, chunks, embedder.embed([c.embed_text() for c in chunks]))
-        return ix
+    if (folder / "meta.json").exists(): return _reopen(folder, embedder, chroma_url)
     folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):   # processes that want it at once (a study's arms on several workers): one builds
+        if (folder / "meta.json").exists(): return _reopen(folder, embedder, chroma_url)
+        return _build(folder, h, name, docs, path, corpus_sha, chunk_size, overlap, embedder, chroma_url)
+
+def _reopen(folder: Path, embedder: Embedder, chroma_url: str | None) -> Index:
+    meta = json.loads((folder / "meta.json").read_text())
+    chunks = [Chunk(**json.loads(l)) for l in open(folder / "chunks.jsonl", encoding="utf-8")]
+    ix = Index(folder, {**meta, "reused": True}, chunks, embedder, chroma_url)
+    if chroma_url and ix.collection.count() != len(chunks):      # a server that lacks this index: fill it from the cache
+        _upsert(ix.collection, chunks, embedder.embed([c.embed_text() for c in chunks]))
+    return ix
+
+def _build(folder: Path, h: str, name: str, docs, path, corpus_sha: str, chunk_size: int, overlap: int, embedder: Embedder,
+           chroma_url: str | None) -> Index:
+    import bm25s
     t0 = time.perf_counter()
     counter = TokenCounter(embedder.model_path / "tokenizer.json")
     chunks = [c for d in docs for c in chunk_document(d, counter, chunk_size, overlap)]

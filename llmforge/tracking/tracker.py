@@ -22,7 +22,7 @@ if TYPE_CHECKING: from llmforge.pipeline.config import ExperimentConfig   # anno
 
 # %% auto #0
 __all__ = ['PACKAGES', 'tracking_uri', 'set_fluent_uri', 'git_commit', 'package_versions', 'build_manifest', 'process_tags',
-           'driver_alive', 'Tracker', 'param_key', 'step_spans']
+           'driver_alive', 'experiment_id', 'Tracker', 'param_key', 'step_spans']
 
 # %% ../../nbs/tracking/00_tracker.ipynb #b5fff3c5
 def tracking_uri(cfg: ExperimentConfig | None = None) -> str:
@@ -95,15 +95,24 @@ def driver_alive(tags: dict) -> bool | None:
     return not started or _proc_started(pid) in ("", started)
 
 # %% ../../nbs/tracking/00_tracker.ipynb #753eaaa2
+def experiment_id(client: MlflowClient, name: str) -> str:
+    "The id of experiment `name`, created if missing; when several processes create it at once, they all get the one that won."
+    from mlflow.exceptions import MlflowException
+    exp = client.get_experiment_by_name(name)
+    if exp: return exp.experiment_id
+    try: return client.create_experiment(name)
+    except MlflowException as e:                    # another arm or run created it between the lookup and the create
+        exp = client.get_experiment_by_name(name)
+        if exp is None or "RESOURCE_ALREADY_EXISTS" not in str(e.error_code) + str(e): raise
+        return exp.experiment_id
+
 class Tracker:
     "A thin, explicit-run-id wrapper over MlflowClient."
     def __init__(self, uri: str | None = None, experiment: str = "llmforge"):
         self.uri = uri or tracking_uri()
         set_fluent_uri(self.uri)
         self.client = MlflowClient(self.uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
-        self.experiment = experiment
+        self.experiment_id, self.experiment = experiment_id(self.client, experiment), experiment
 
     def start_run(self, cfg: ExperimentConfig, tags: dict | None = None, parent_run_id: str | None = None) -> str:
         t = {"mlflow.runName": cfg.name, "llmforge.config_hash": cfg.hash(), "llmforge.method": cfg.method.name,
