@@ -134,6 +134,12 @@ def test_study_spread_over_two_nodes_survives_a_node_killed_mid_arm(ray_cluster,
     killed = [r for r in children if r.info.status == "KILLED"]
     assert len(killed) == 1 and killed[0].data.tags["llmforge.arm"] == victim
     assert killed[0].data.tags["llmforge.superseded_by"] == arms[victim]["run_id"]
+    # one CPU per node, one CPU per arm: no two arms ever ran on the same node at the same time
+    by_node: dict = {}
+    for r in finished.values(): by_node.setdefault(r.data.tags["llmforge.ray_node"], []).append((r.info.start_time, r.info.end_time))
+    for spans in by_node.values():
+        spans.sort()
+        assert all(b[0] >= a[1] - 1000 for a, b in zip(spans, spans[1:])), f"arms overlapped on one node: {spans}"
     retried = finished[victim]
     assert retried.data.tags["llmforge.ray_node"] == nodes["head"] and retried.data.tags["llmforge.attempt"] == "2"
     # the retry resumed from the examples the killed attempt had finished, and did only the rest

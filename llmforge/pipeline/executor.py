@@ -98,24 +98,22 @@ def _setup_worker(p: dict) -> None:
     os.environ["LLMFORGE_KEEP_ENGINES"] = "1"
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-def run_arm(p: dict, run, node: str = "", attempt_of=None) -> dict:
+def run_arm(p: dict, run, node: str = "", on_start=None) -> dict:
     """Run one arm of a study in this process as the driver asked (`arm_payload`) with `run` (`llmforge.pipeline.cli.run`,
-    passed in by the driver); the arm's result with where, on which attempt and how long."""
+    passed in by the driver); the arm's result with where it ran and how long it took."""
     _setup_worker(p)
-    attempt = attempt_of(p["arm"], node, os.getpid()) if attempt_of else 1
+    if on_start: on_start(p["arm"], node, os.getpid())
     t0 = time.perf_counter()
     out = run(_config_file(p), p["overrides"], p["report_dir"], None, False, arm=p["arm"], parent_run_id=p["parent_run_id"])
-    if node and out.get("run_id"):                 # where and on which attempt, for the MLflow UI
+    if node and out.get("run_id"):                 # where it ran, for the MLflow UI
         from llmforge.tracking.runs import client_for
-        try:
-            client = client_for(p["tracking_uri"])
-            client.set_tag(out["run_id"], "llmforge.ray_node", node); client.set_tag(out["run_id"], "llmforge.attempt", str(attempt))
+        try: client_for(p["tracking_uri"]).set_tag(out["run_id"], "llmforge.ray_node", node)
         except Exception: pass
-    return {**out, "node": node, "pid": os.getpid(), "attempt": attempt, "seconds": round(time.perf_counter() - t0, 3)}
+    return {**out, "node": node, "pid": os.getpid(), "attempt": 1, "seconds": round(time.perf_counter() - t0, 3)}
 
 # %% ../../nbs/pipeline/05_executor.ipynb #266eac9c
 class ProgressBoard:
-    "Hears each arm's starts (a Ray actor on the driver's node): the attempt number and where it runs."
+    "Hears each arm's starts (a Ray actor on the head node): the attempt number and where it runs."
     def __init__(self): self.events, self.attempts = [], {}
     def started(self, arm: str, node: str, pid: int) -> int:
         self.attempts[arm] = self.attempts.get(arm, 0) + 1
@@ -124,13 +122,10 @@ class ProgressBoard:
     def since(self, i: int) -> list[dict]: return self.events[i:]
 
 def _ray_task(p: dict, board, run) -> dict:
-    "The task body on a Ray worker: `run_arm`, reporting its start to the board."
+    """The task body on a Ray worker: `run_arm`, telling the board it started. The call is not waited for: a task blocked in
+    `ray.get` lends its CPU back to the scheduler, which would start another arm on this node meanwhile."""
     import ray
-    node = ray.get_runtime_context().get_node_id()[:8]
-    def attempt_of(arm, node, pid):
-        try: return ray.get(board.started.remote(arm, node, pid), timeout=30)
-        except Exception: return 0                           # the board is only for progress
-    return run_arm(p, run, node, attempt_of)
+    return run_arm(p, run, ray.get_runtime_context().get_node_id()[:8], lambda *a: board.started.remote(*a))
 
 # %% ../../nbs/pipeline/05_executor.ipynb #6abcfd17
 def _span(s: float) -> str:
@@ -185,7 +180,7 @@ def run_arms_ray(study: Study, run, config_path: str, overrides: dict | None, re
     prog = _Progress(study.name, len(study.arms), min(slots, limit), progress)
     prog.say(f"{len(study.arms)} arms on a Ray cluster of {sum(n['Alive'] for n in ray.nodes())} node(s), "
              f"{ex.num_cpus:g} CPU each, up to {min(slots, limit)} at once")
-    waiting, running, arms, seen = list(study.arms), {}, {}, 0
+    waiting, running, arms, seen, attempts = list(study.arms), {}, {}, 0, {}
     try:
         while waiting or running:
             while waiting and len(running) < limit:
@@ -193,11 +188,12 @@ def run_arms_ray(study: Study, run, config_path: str, overrides: dict | None, re
                 running[task.remote(arm_payload(config_path, overrides, label, parent, uri, report_dir, ex), board, run)] = label
             done, _ = ray.wait(list(running), num_returns=1, timeout=2.0)
             try:
-                for e in ray.get(board.since.remote(seen), timeout=10): prog.started(e); seen += 1
+                for e in ray.get(board.since.remote(seen), timeout=10):
+                    prog.started(e); seen += 1; attempts[e["arm"]] = e["attempt"]
             except Exception: pass
             for ref in done:
                 label = running.pop(ref)
-                try: arms[label] = ray.get(ref)
+                try: arms[label] = {**ray.get(ref), "attempt": attempts.get(label, 1)}
                 except Exception as e:        # retries used up, or the task itself broke before the arm could record it
                     msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
                     arms[label] = _failed(label, "FAILED", f"{type(e).__name__}: {msg}"[:500], uri)
@@ -229,6 +225,8 @@ def run_arms(study: Study, run, config_path: str, overrides: dict | None, report
     if study.executor.kind == "local":
         return run_arms_local(study, run, config_path, overrides, report_dir, kernel, progress, parent, uri)
     arms = run_arms_ray(study, run, config_path, overrides, report_dir, progress, parent, uri)
+    for a in arms.values():
+        if a.get("run_id"): tracker.client.set_tag(a["run_id"], "llmforge.attempt", str(a["attempt"]))
     closed = close_superseded(tracker, parent, arms)
     if closed and progress: print(f"[study {study.name}] closed {len(closed)} run(s) of attempts that were retried: {', '.join(closed)}", flush=True)
     return arms
