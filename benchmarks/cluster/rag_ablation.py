@@ -38,7 +38,7 @@ def arm_rows(url: str, study_run: str) -> list[dict]:
     rows = []
     for r in c.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{study_run}'", max_results=1000):
         m, t = r.data.metrics, r.data.tags
-        rows.append(dict(arm=t.get("llmforge.arm"), status=r.info.status, node=t.get("llmforge.ray_node"),
+        rows.append(dict(arm=t.get("llmforge.arm"), run_id=r.info.run_id, status=r.info.status, node=t.get("llmforge.ray_node"),
                          attempt=int(t.get("llmforge.attempt", 0) or 0),
                          run_s=round((r.info.end_time - r.info.start_time) / 1000, 2) if r.info.end_time else None,
                          notebook_s=m.get("notebook_wall_s"), loop_s=m.get("wall_time_s"), startup_s=m.get("startup_s"),
@@ -78,6 +78,85 @@ def run_once(a) -> dict:
     return rec
 
 
+FACTORS = {"retriever": r"retriever-(\w+?)_", "k": r"_k-(\d+)_", "chunk_size": r"chunk_size-(\d+)$"}
+METRICS = ("accuracy", "f1", "contains")
+
+
+def arm_records(workdir: Path, rec: dict) -> dict:
+    "Each finished arm's records, from its report JSON in --workdir/reports."
+    from llmforge.core.types import Record
+    out = {}
+    for r in rec["per_arm"]:
+        if r["status"] != "FINISHED": continue
+        f = next((workdir / "reports").glob(f"*-{r['arm']}-{r['run_id'][:8]}.json"))     # the arm's results, named by its run
+        out[r["arm"]] = [Record.from_dict(x) for x in json.loads(f.read_text())["records"]]
+    return out
+
+
+def findings(bench, runs: dict) -> None:
+    "Every arm against closed book, the best arm against every other, and each factor's levels against each other."
+    import re
+    import numpy as np
+    from llmforge.eval.stats import compare_many, paired_bootstrap_diff, wilcoxon_test, adjust_pvalues, metric_value
+    fmt = lambda pc: f"{pc.diff:+.3f} [{pc.low:+.3f}, {pc.high:+.3f}] p {pc.p_holm:.2g}"
+    vs_closed = compare_many(runs, METRICS, baseline="closed_book")
+    by = {(pc.label_b, pc.metric): pc for pc in vs_closed}
+    arms = [a for a in runs if a != "closed_book"]
+    rank = sorted(arms, key=lambda a: -by[(a, "f1")].mean_b)
+    bench.table("every arm against closed book (paired difference [95% CI], Holm over the 48 arms), best F1 first",
+                [{"arm": a, **{m: f"{by[(a, m)].mean_b:.3f} ({fmt(by[(a, m)])})" for m in METRICS}} for a in rank])
+    best = rank[0]
+    vs_best = compare_many({best: runs[best], **{a: runs[a] for a in arms if a != best}}, ("f1", "accuracy"), baseline=best)
+    worse = [pc for pc in vs_best if pc.metric == "f1" and pc.p_holm < 0.05 and pc.diff < 0]
+    bench.fact(best_arm=best, best_f1=round(by[(best, "f1")].mean_b, 4), closed_book_f1=round(by[(best, "f1")].mean_a, 4),
+               best_vs_closed_book={m: fmt(by[(best, m)]) for m in METRICS},
+               arms_significantly_better_than_closed_book={m: sum(1 for a in arms if by[(a, m)].p_holm < 0.05 and by[(a, m)].diff > 0) for m in METRICS},
+               arms_significantly_worse_than_best_on_f1=len(worse), arms_compared_with_best=len(arms) - 1)
+    bench.table(f"the best arm ({best}) against the next ten by F1 (difference other - best, Holm over the 47 others)",
+                [{"arm": pc.label_b, "metric": pc.metric, "difference": fmt(pc)} for pc in vs_best
+                 if pc.label_b in rank[1:11]])
+    ids = [r.id for r in runs["closed_book"]]
+    def item_scores(arm, metric):
+        d = {r.id: metric_value(r, metric) for r in runs[arm]}
+        return np.array([d[i] if d.get(i) is not None else 0.0 for i in ids], dtype=float)
+    rows = []
+    for factor, pat in FACTORS.items():
+        levels = {}
+        for a in arms: levels.setdefault(re.search(pat, a)[1], []).append(a)
+        for metric in ("f1", "accuracy"):
+            means = {lv: np.mean([item_scores(a, metric) for a in ax], axis=0) for lv, ax in levels.items()}
+            order = sorted(means, key=lambda lv: -means[lv].mean())
+            pairs = [(order[0], lv) for lv in order[1:]]
+            ps = [wilcoxon_test(means[b] - means[a])["pvalue"] for a, b in pairs]
+            for (a, b), p in zip(pairs, adjust_pvalues(ps)):
+                ci = paired_bootstrap_diff(means[a], means[b])
+                rows.append(dict(factor=factor, metric=metric, best=a, best_mean=round(means[a].mean(), 4), other=b,
+                                 other_mean=round(means[b].mean(), 4), difference=f"{ci.estimate:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]",
+                                 p_holm=round(float(p), 4), arms_per_level=len(levels[a])))
+    bench.table("each factor: its best level against the others, item scores averaged over the other factors' arms "
+                "(Wilcoxon signed-rank, Holm within the factor)", rows)
+
+
+def collect(bench, workdir: Path) -> None:
+    recs = [json.loads(l) for l in (workdir / "runs.jsonl").read_text().splitlines() if l.strip()]
+    full = [r for r in recs if r["arms"] == 49 and r["returncode"] == 0 and not r["set"]]
+    rows = []
+    for r in recs:
+        arms = [x for x in r["per_arm"] if x["status"] == "FINISHED"]
+        loops = [x["loop_s"] or 0 for x in arms]
+        over = [x["run_s"] - (x["loop_s"] or 0) for x in arms if x["run_s"] is not None]
+        rows.append(dict(label=r["label"], nodes=r["nodes"], cpus_per_node=r["cpus_per_node"], arms=len(arms), set=" ".join(r["set"]),
+                         wall_s=r["wall_s"], sum_arm_run_s=round(sum(x["run_s"] or 0 for x in arms), 1),
+                         sum_loop_s=round(sum(loops), 1), overhead_per_arm_s=round(sum(over) / max(1, len(over)), 2),
+                         startup_first_s=max((x["startup_s"] or 0 for x in arms), default=0),
+                         retried=sum(1 for x in arms if x["attempt"] > 1)))
+    bench.table("measured runs: wall time, the arms' own time summed, per-arm overhead (run time - loop time)", rows)
+    if full:
+        run = full[-1]
+        findings(bench, arm_records(workdir, run))
+    bench.save()
+
+
 if __name__ == "__main__":
     bench = Bench(__doc__)
     p = bench.parser
@@ -94,4 +173,4 @@ if __name__ == "__main__":
         rec = run_once(a)
         print(json.dumps({k: v for k, v in rec.items() if k != "per_arm"}))
         sys.exit(rec["returncode"])
-    sys.exit("--collect: not written yet")
+    collect(bench, a.workdir)
