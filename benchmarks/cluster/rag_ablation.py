@@ -7,7 +7,8 @@ and per arm (from MLflow) where it ran, its attempt, its seconds in the task, in
 reads them with the ablation's comparison report and writes `benchmarks/results/cluster_ablation.json`.
 
     python benchmarks/cluster/rag_ablation.py --workdir ~/ablation --nodes 2               # the whole study (hours)
-    python benchmarks/cluster/rag_ablation.py --workdir ~/scaling --nodes 1 --arms 6 --set n=20 --label 1x1
+    python benchmarks/cluster/rag_ablation.py --workdir ~/scaling --nodes 1 --arms 7 --set runner.cache=false   # 1 worker
+    python benchmarks/cluster/rag_ablation.py --workdir ~/scaling --local --arms 7 --set runner.cache=false     # sequential
     python benchmarks/cluster/rag_ablation.py --workdir ~/ablation --collect
 """
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -54,13 +55,15 @@ def run_once(a) -> dict:
     nodes = []
     with tracking_server(a.workdir / "tracking") as srv:
         try:
-            nodes.append(RayNode(head=True, port=free_port(), num_cpus=a.cpus, log=a.workdir / "ray-node0.log"))
-            wait_for_nodes(nodes[0].address, 1)
-            for i in range(1, a.nodes):
-                nodes.append(RayNode(head=False, address=nodes[0].address, num_cpus=a.cpus, log=a.workdir / f"ray-node{i}.log"))
-            wait_for_nodes(nodes[0].address, a.nodes)
-            cmd = ["llmforge", "run", str(study), "--executor", "ray", "--ray-address", nodes[0].address,
-                   *[x for s in a.set for x in ("--set", s)]]
+            if a.local: cmd = ["llmforge", "run", str(study), "--executor", "local"]
+            else:
+                nodes.append(RayNode(head=True, port=free_port(), num_cpus=a.cpus, log=a.workdir / "ray-node0.log"))
+                wait_for_nodes(nodes[0].address, 1)
+                for i in range(1, a.nodes):
+                    nodes.append(RayNode(head=False, address=nodes[0].address, num_cpus=a.cpus, log=a.workdir / f"ray-node{i}.log"))
+                wait_for_nodes(nodes[0].address, a.nodes)
+                cmd = ["llmforge", "run", str(study), "--executor", "ray", "--ray-address", nodes[0].address]
+            cmd += [x for s in a.set for x in ("--set", s)]
             started = time.time(); t0 = time.perf_counter()
             with open(a.workdir / "driver.log", "a") as log:
                 log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n"); log.flush()
@@ -69,7 +72,8 @@ def run_once(a) -> dict:
             wall = time.perf_counter() - t0
             text = (a.workdir / "driver.log").read_text().rsplit("\n=== ", 1)[-1]
             study_run = next((l.split()[1] for l in text.splitlines() if l.startswith("study ")), None)
-            rec = dict(label=a.label or f"{a.nodes}x{a.cpus}", nodes=a.nodes, cpus_per_node=a.cpus, arms=a.arms or 49, set=a.set,
+            rec = dict(label=a.label or ("local" if a.local else f"{a.nodes}x{a.cpus}"), executor="local" if a.local else "ray",
+                       nodes=0 if a.local else a.nodes, cpus_per_node=a.cpus, arms=a.arms or 49, set=a.set,
                        started=started, wall_s=round(wall, 1), returncode=p.returncode, study_run=study_run,
                        load=os.getloadavg(), per_arm=arm_rows(srv.url, study_run) if study_run else [])
         finally:
@@ -145,7 +149,7 @@ def collect(bench, workdir: Path) -> None:
         arms = [x for x in r["per_arm"] if x["status"] == "FINISHED"]
         loops = [x["loop_s"] or 0 for x in arms]
         over = [x["run_s"] - (x["loop_s"] or 0) for x in arms if x["run_s"] is not None]
-        rows.append(dict(label=r["label"], nodes=r["nodes"], cpus_per_node=r["cpus_per_node"], arms=len(arms), set=" ".join(r["set"]),
+        rows.append(dict(label=r["label"], executor=r.get("executor", "ray"), nodes=r["nodes"], cpus_per_node=r["cpus_per_node"], arms=len(arms), set=" ".join(r["set"]),
                          wall_s=r["wall_s"], sum_arm_run_s=round(sum(x["run_s"] or 0 for x in arms), 1),
                          sum_loop_s=round(sum(loops), 1), overhead_per_arm_s=round(sum(over) / max(1, len(over)), 2),
                          startup_first_s=max((x["startup_s"] or 0 for x in arms), default=0),
@@ -165,7 +169,8 @@ if __name__ == "__main__":
     p.add_argument("--cpus", type=int, default=1, help="CPUs each node offers (each arm asks for one)")
     p.add_argument("--arms", type=int, help="only the first N arms of the study (the closed-book baseline first)")
     p.add_argument("--set", action="append", default=[], help="override for every arm, e.g. n=20")
-    p.add_argument("--label", help="name of this run in the results (default NODESxCPUS)")
+    p.add_argument("--label", help="name of this run in the results (default NODESxCPUS, or local)")
+    p.add_argument("--local", action="store_true", help="the local executor instead (arms one after another, no Ray)")
     p.add_argument("--collect", action="store_true", help="run nothing: write the results from --workdir's runs")
     a = bench.parse()
     a.workdir = a.workdir.expanduser().resolve(); a.workdir.mkdir(parents=True, exist_ok=True)

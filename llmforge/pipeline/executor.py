@@ -4,7 +4,7 @@
 
 # %% ../../nbs/pipeline/05_executor.ipynb #d6240a2c
 from __future__ import annotations
-import hashlib, os, shutil, signal, subprocess, sys, tempfile, time
+import hashlib, os, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 from ..core.paths import home_dir
@@ -233,9 +233,8 @@ def run_arms(study: Study, run, config_path: str, overrides: dict | None, report
 
 # %% ../../nbs/pipeline/05_executor.ipynb #55b1dd4f
 def _ray_cli() -> list[str]:
-    "The `ray` command of this Python's installation."
-    exe = Path(sys.executable).with_name("ray")
-    return [str(exe)] if exe.exists() else [shutil.which("ray") or "ray"]
+    "Ray's command line run by this interpreter, so the node's workers run this Python, with this `llmforge`."
+    return [sys.executable, "-m", "ray.scripts.scripts"]
 
 class RayNode:
     "One Ray node started on this machine (`head` or joining `address`), stopped by its PID."
