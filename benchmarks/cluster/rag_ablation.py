@@ -43,7 +43,7 @@ def arm_rows(url: str, study_run: str) -> list[dict]:
                          attempt=int(t.get("llmforge.attempt", 0) or 0),
                          run_s=round((r.info.end_time - r.info.start_time) / 1000, 2) if r.info.end_time else None,
                          notebook_s=m.get("notebook_wall_s"), loop_s=m.get("wall_time_s"), startup_s=m.get("startup_s"),
-                         n_resumed=m.get("n_resumed"), accuracy=m.get("accuracy")))
+                         n_resumed=m.get("n_resumed"), n_cached=m.get("n_cached"), n=m.get("n"), accuracy=m.get("accuracy")))
     return rows
 
 
@@ -155,6 +155,15 @@ def collect(bench, workdir: Path) -> None:
                          startup_first_s=max((x["startup_s"] or 0 for x in arms), default=0),
                          retried=sum(1 for x in arms if x["attempt"] > 1)))
     bench.table("measured runs: wall time, the arms' own time summed, per-arm overhead (run time - loop time)", rows)
+    builds = [json.loads(m.read_text()) for m in sorted((workdir / "home" / "indexes").glob("*/meta.json"))]
+    bench.fact(index_builds=[dict(chunk_size=b["chunk_size"], chunks=b["n_chunks"], seconds=round(b["build_s"]["total"], 1),
+                                  embedded=b["embedded"], from_embedding_cache=b["from_cache"]) for b in builds])
+    if full:
+        arms = full[-1]["per_arm"]
+        bench.fact(full_run_answers_from_response_cache=sum(x.get("n_cached") or 0 for x in arms),
+                   full_run_answers=sum(x.get("n") or 0 for x in arms if x["status"] == "FINISHED"),
+                   first_arm_startup_s=sorted((x["startup_s"] or 0 for x in arms), reverse=True)[:2],
+                   later_arm_startup_s_median=sorted(x["startup_s"] or 0 for x in arms)[len(arms) // 2])
     if full:
         run = full[-1]
         findings(bench, arm_records(workdir, run))
