@@ -192,10 +192,12 @@ def test_a_second_server_on_the_same_data_is_refused():
     finally: shutil.rmtree(d, ignore_errors=True)
 
 
-def test_shell_command_runs_until_ctrl_c():
-    "`python -m llmforge.tracking.services` prints the URL and the export line, serves, and stops both servers on Ctrl-C."
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "llmforge.tracking.services"], [shutil.which("llmforge") or "llmforge", "server"]],
+                         ids=["python-m", "llmforge-server"])
+def test_shell_command_runs_until_ctrl_c(command):
+    "`llmforge server` (or `python -m llmforge.tracking.services`) prints the URL and the export line, serves, and stops both servers on Ctrl-C."
     folder, port = Path(tempfile.mkdtemp(prefix="llmforge-pg-cli-")), free_port()
-    p = subprocess.Popen([sys.executable, "-m", "llmforge.tracking.services", "--folder", str(folder), "--port", str(port)],
+    p = subprocess.Popen([*command, "--folder", str(folder), "--port", str(port)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = [p.stdout.readline().strip() for _ in range(3)]

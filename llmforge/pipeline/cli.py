@@ -203,7 +203,7 @@ def run_study(config_path: str, overrides: dict | None = None, report_dir: str =
     tracker.log_params(parent, {"executor": study.executor.kind})
     if study.executor.kind == "ray" and uri.startswith("sqlite"):
         _note(f"the arms log to {uri}, a file on this machine: nodes on other machines cannot reach it; for a cluster, "
-              "track on an MLflow server (python -m llmforge.tracking.services)")
+              "track on an MLflow server (llmforge server --folder DIR)")
     arms = run_arms(study, run, config_path, overrides, report_dir, kernel, progress, parent, uri, tracker)
     done = [k for k, a in arms.items() if a["status"] == "FINISHED"]
     out = dict(run_id=parent, arms=arms, tracking_uri=uri, run_url=tracker.run_url(parent), status="FINISHED", error=None,
@@ -247,7 +247,7 @@ class _Parser(argparse.ArgumentParser):
         print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr); sys.exit(2)
 
 def _parser() -> argparse.ArgumentParser:
-    "The command line: `run`, `list`, `validate`, `compare`, `prep`, `train`, `init` and `data fetch`."
+    "The command line: `run`, `list`, `validate`, `compare`, `prep`, `train`, `export`, `models`, `server`, `init` and `data fetch`."
     p = _Parser(prog="llmforge", description="Compare LLM reasoning strategies on real benchmarks.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run experiment or study files (params/*.yaml) through the papermill templates")
@@ -306,6 +306,11 @@ def _parser() -> argparse.ArgumentParser:
     mp.add_argument("name"); mp.add_argument("version", type=int); mp.add_argument("alias")
     mp.add_argument("--metric", help="the metric of the paired comparison (default: accuracy)")
     mp.add_argument("--force", action="store_true", help="promote without (or against) the evidence")
+    sv = sub.add_parser("server", help="a tracking server for a team or a cluster: PostgreSQL and `mlflow server` on 127.0.0.1 until Ctrl-C")
+    sv.add_argument("--folder", required=True, help="where PostgreSQL's data (pg/) and the artifacts (artifacts/) live")
+    sv.add_argument("--port", type=int, default=5000, help="the MLflow server's port (default 5000)")
+    sv.add_argument("--pg-port", type=int, help="PostgreSQL's port (default: a free one)")
+    sv.add_argument("--workers", type=int, default=2, help="MLflow server worker processes (default 2)")
     i = sub.add_parser("init", help="start a working folder: starter params/ and an empty reports/")
     i.add_argument("dir", nargs="?", default=".")
     d = sub.add_parser("data", help="benchmark data: `llmforge data fetch NAME` writes a registered dataset from the Hub")
@@ -333,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"next: cd {a.dir} && llmforge run params/quickstart.yaml")
             return 0
         if a.cmd == "data": return _data(a)
+        if a.cmd == "server":
+            from llmforge.tracking.services import main as serve
+            return serve(["--folder", a.folder, "--port", str(a.port), "--workers", str(a.workers),
+                          *(["--pg-port", str(a.pg_port)] if a.pg_port else [])])
         if a.cmd == "prep": return _prep_cmd(a)
         if a.cmd == "train": return _train_cmd(a)
         if a.cmd == "export": return _export_cmd(a)
