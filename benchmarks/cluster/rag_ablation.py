@@ -102,7 +102,7 @@ def findings(bench, runs: dict) -> None:
     import re
     import numpy as np
     from llmforge.eval.stats import compare_many, paired_bootstrap_diff, wilcoxon_test, adjust_pvalues, metric_value
-    fmt = lambda pc: f"{pc.diff:+.3f} [{pc.low:+.3f}, {pc.high:+.3f}] p {pc.p_holm:.2g}"
+    fmt = lambda pc: f"{pc.diff:+.3f} [{pc.diff_low:+.3f}, {pc.diff_high:+.3f}] p {pc.p_holm:.2g}"
     vs_closed = compare_many(runs, METRICS, baseline="closed_book")
     by = {(pc.label_b, pc.metric): pc for pc in vs_closed}
     arms = [a for a in runs if a != "closed_book"]

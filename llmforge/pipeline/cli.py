@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"arm {k}: run {r['run_id']} {r['status']}{where}  report {r['html']}" + (f"  error: {r['error']}" if r.get("error") and not r.get("run_id") else ""))
             print(f"study {out['run_id']} ({f}): {out['status']}")
         else:
+            if a.executor == "ray" or a.ray_address: _note(f"{f} is a single experiment: --executor/--ray-address apply to studies; it runs here")
             out = run(f, ov, a.report_dir, a.kernel, progress=not a.quiet)
             print(f"run {out['run_id']} ({f}): {out['status']}")
         rc = max(rc, _report(out))
