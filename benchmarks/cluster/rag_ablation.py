@@ -92,7 +92,10 @@ def arm_records(workdir: Path, rec: dict) -> dict:
     out = {}
     for r in rec["per_arm"]:
         if r["status"] != "FINISHED": continue
-        f = next((workdir / "reports").glob(f"*-{r['arm']}-{r['run_id'][:8]}.json"))     # the arm's results, named by its run
+        if r.get("run_id"): f = next((workdir / "reports").glob(f"*-{r['arm']}-{r['run_id'][:8]}.json"))   # named by its run
+        else:      # a record without run ids: the arm's newest results written during this run
+            f = max((p for p in (workdir / "reports").glob(f"rag_ablation_hotpotqa-{r['arm']}-????????.json")
+                     if p.stat().st_mtime >= rec["started"]), key=lambda p: p.stat().st_mtime)
         out[r["arm"]] = [Record.from_dict(x) for x in json.loads(f.read_text())["records"]]
     return out
 
