@@ -23,6 +23,7 @@ base:
   n: 12
   seed: 0
   generation: {temperature: 0.0, max_tokens: 48}
+  runner: {batch_size: 1}   # sequential decoding: a resumed arm batches other items together, and batched greedy outputs can differ
 arms:
   naive: {method: {name: naive}}
   cot: {method: {name: cot, options: {shots: 0}}}
