@@ -150,7 +150,7 @@ class _Progress:
         self.say(f"arm {arm} {res['status']}{where} in {_span(res.get('seconds') or 0)}: {done}/{self.n} done, {len(self.running)} running{eta}")
 
 # %% ../../nbs/pipeline/05_executor.ipynb #2ddab236
-def _failed(arm: str, status: str, error: str, tracking_uri: str) -> dict:
+def _failed(status: str, error: str, tracking_uri: str) -> dict:
     return dict(run_id=None, status=status, error=error, notebook=None, html=None, json=None, tracking_uri=tracking_uri,
                 run_url=None, node="", attempt=0, seconds=0.0)
 
@@ -196,11 +196,11 @@ def run_arms_ray(study: Study, run, config_path: str, overrides: dict | None, re
                 try: arms[label] = {**ray.get(ref), "attempt": attempts.get(label, 1)}
                 except Exception as e:        # retries used up, or the task itself broke before the arm could record it
                     msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-                    arms[label] = _failed(label, "FAILED", f"{type(e).__name__}: {msg}"[:500], uri)
+                    arms[label] = _failed("FAILED", f"{type(e).__name__}: {msg}"[:500], uri)
                 prog.finished(label, arms[label], len(arms))
     except KeyboardInterrupt:
         for ref in running: ray.cancel(ref, force=True)
-        for label in [*running.values(), *waiting]: arms[label] = _failed(label, "KILLED", "interrupted", uri)
+        for label in [*running.values(), *waiting]: arms[label] = _failed("KILLED", "interrupted", uri)
     return {k: arms[k] for k in study.arms if k in arms}
 
 # %% ../../nbs/pipeline/05_executor.ipynb #5d3b838c
