@@ -123,6 +123,9 @@ def test_study_runs_arms_as_child_runs_then_compares_them(study_run):
     assert m["cot_vs_naive.accuracy.n"] == 4 and 0 <= m["cot_vs_naive.accuracy.p"] <= 1
     assert m["cot_vs_naive.accuracy.fixed"] + m["cot_vs_naive.accuracy.broke"] <= 4
     assert m["cot_vs_naive.completion_tokens.diff"] > 0                      # reasoning costs tokens
+    cpu = [c.data.metrics["cpu_time_s"] for c in children]                   # what each arm and the study took
+    assert all(x > 0 for x in cpu) and m["study_cpu_time_s"] == pytest.approx(sum(cpu))
+    assert m["study_peak_rss_mb"] == max(c.data.metrics["peak_rss_mb"] for c in children) > 0 and m["study_wall_s"] > 0
     arts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"comparison.json", "charts", "report", "config"} <= arts, arts
     charts = {a.path for a in client.list_artifacts(parent.info.run_id, "charts")}

@@ -95,6 +95,8 @@ def test_kill_9_then_resume(prepared, tmp_path):
     assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
     steps = [m.step for m in c.get_metric_history(runs[1].info.run_id, "loss")]
     assert steps and min(steps) > 2 and max(steps) == 6, steps          # the resumed run logged only the steps it trained
+    m = runs[1].data.metrics                                             # what the training took, under the evaluation runs' names
+    assert m["cpu_time_s"] > 0 and m["peak_rss_mb"] > 0 and "final_cpu_time_s" not in m, m
 
 
 def study_yaml(data, extra="") -> str:

@@ -4,12 +4,13 @@ server over PostgreSQL, both started here and stopped by PID.
 
 Each invocation is one measured run, appended to `--workdir/runs.jsonl`: its nodes and CPUs, wall time, the study's run,
 and per arm (from MLflow) where it ran, its attempt, its seconds in the task, in the loop and at start-up. `--collect`
-reads them with the ablation's comparison report and writes `benchmarks/results/cluster_ablation.json`.
+tabulates the whole-study runs among them with the ablation's findings and writes `benchmarks/results/rag_ablation.json`.
 
     python benchmarks/cluster/rag_ablation.py --workdir ~/ablation --nodes 2               # the whole study (hours)
-    python benchmarks/cluster/rag_ablation.py --workdir ~/scaling --nodes 1 --arms 7 --set runner.cache=false   # 1 worker
-    python benchmarks/cluster/rag_ablation.py --workdir ~/scaling --local --arms 7 --set runner.cache=false     # sequential
     python benchmarks/cluster/rag_ablation.py --workdir ~/ablation --collect
+
+How the wall time scales from the sequential executor to one and two workers is `benchmarks/cluster/scaling.py` (a
+sub-study in alternating rounds); `--arms` and `--local` here are for a quick look.
 """
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Bench
@@ -149,6 +150,7 @@ def collect(bench, workdir: Path) -> None:
     full = [r for r in recs if r["arms"] == 49 and r["returncode"] == 0 and not r["set"]]
     rows = []
     for r in recs:
+        if r["arms"] != 49 or r["set"]: continue           # sub-studies and overrides: a quick look, not the study
         arms = [x for x in r["per_arm"] if x["status"] == "FINISHED"]
         loops = [x["loop_s"] or 0 for x in arms]
         over = [x["run_s"] - (x["loop_s"] or 0) for x in arms if x["run_s"] is not None]
@@ -157,7 +159,7 @@ def collect(bench, workdir: Path) -> None:
                          sum_loop_s=round(sum(loops), 1), overhead_per_arm_s=round(sum(over) / max(1, len(over)), 2),
                          startup_first_s=max((x["startup_s"] or 0 for x in arms), default=0),
                          retried=sum(1 for x in arms if x["attempt"] > 1)))
-    bench.table("measured runs: wall time, the arms' own time summed, per-arm overhead (run time - loop time)", rows)
+    bench.table("whole-study runs: wall time, the arms' own time summed, per-arm overhead (run time - loop time)", rows)
     builds = [json.loads(m.read_text()) for m in sorted((workdir / "home" / "indexes").glob("*/meta.json"))]
     bench.fact(index_builds=[dict(chunk_size=b["chunk_size"], chunks=b["n_chunks"], seconds=round(b["build_s"]["total"], 1),
                                   embedded=b["embedded"], from_embedding_cache=b["from_cache"]) for b in builds])

@@ -17,8 +17,8 @@ from .stats import bootstrap_mean, wilson_interval, compare_many, PairedComparis
 from .scoring import QUALITY_ORDER
 
 # %% auto #0
-__all__ = ['DEFAULT_COSTS', 'COUNT_METRICS', 'VERDICT_STYLE', 'RunData', 'default_metrics', 'fmt_change', 'Comparison',
-           'style_paired', 'style_table']
+__all__ = ['DEFAULT_COSTS', 'RUN_FIGURES', 'COUNT_METRICS', 'VERDICT_STYLE', 'RunData', 'default_metrics', 'fmt_change',
+           'Comparison', 'style_paired', 'style_table']
 
 # %% ../../nbs/eval/03_compare.ipynb #0dc0090b
 @dataclass
@@ -36,6 +36,8 @@ class RunData:
 
 # %% ../../nbs/eval/03_compare.ipynb #fb52fd21
 DEFAULT_COSTS = ("latency_s", "completion_tokens")
+RUN_FIGURES = ("cost_usd", "wall_time_s", "examples_per_s", "cpu_time_s", "cpu_util", "peak_rss_mb", "rss_start_mb",
+               "gpu_time_s", "gpu_peak_mem_mb")   # whole-run figures a comparison keeps from each run's logged summary
 
 def default_metrics(runs: Sequence[RunData]) -> list[str]:
     "accuracy, the other quality metrics every run has (not the tasks' primary ones, which accuracy already is), then costs."
@@ -94,7 +96,7 @@ class Comparison:
         if label not in self._summaries:             # bootstraps every metric: computed once per run
             run = self.runs[label]
             s = summarize(run.records, seed=self.seed)
-            s.update({k: run.summary[k] for k in ("cost_usd", "wall_time_s", "examples_per_s") if k in run.summary})
+            s.update({k: run.summary[k] for k in RUN_FIGURES if k in run.summary})
             self._summaries[label] = s
         return self._summaries[label]
 
@@ -119,6 +121,10 @@ def summary_table(self: Comparison) -> pd.DataFrame:
         row["generated tokens"] = f"{int(s['completion_tokens']):,}"
         row["tokens / item"] = f"{s['total_tokens'] / max(len(recs), 1):.1f}"
         if "cost_usd" in run.summary: row["cost (USD)"] = f"{run.summary['cost_usd']:.4f}"
+        if "cpu_time_s" in run.summary: row["CPU time (s)"] = f"{run.summary['cpu_time_s']:,.1f}"
+        if "peak_rss_mb" in run.summary: row["peak memory (MB)"] = f"{run.summary['peak_rss_mb']:,.0f}"
+        if "gpu_time_s" in run.summary: row["GPU time (s)"] = f"{run.summary['gpu_time_s']:,.1f}"
+        if "gpu_peak_mem_mb" in run.summary: row["peak GPU memory (MB)"] = f"{run.summary['gpu_peak_mem_mb']:,.0f}"
         rows.append(row)
     return pd.DataFrame(rows)
 

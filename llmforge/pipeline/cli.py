@@ -18,9 +18,9 @@ from ..core.paths import init_workdir
 
 # %% auto #0
 __all__ = ['TEMPLATE', 'COMPARE_TEMPLATE', 'PREP_TEMPLATE', 'TRAIN_TEMPLATE', 'parse_overrides', 'inprocess_engine', 'file_stem',
-           'run', 'compare', 'run_study', 'list_names', 'main', 'load_prep', 'check_prep', 'prep', 'load_train',
-           'check_train', 'train_run', 'check_tune_study', 'train_arms', 'evaluate_arms', 'tune_study_run',
-           'load_export', 'export_run']
+           'run', 'compare', 'study_usage', 'run_study', 'list_names', 'main', 'load_prep', 'check_prep', 'prep',
+           'load_train', 'check_train', 'train_run', 'check_tune_study', 'train_arms', 'evaluate_arms',
+           'tune_study_run', 'load_export', 'export_run']
 
 # %% ../../nbs/pipeline/03_cli.ipynb #37a11d87
 def parse_overrides(items: list[str] | None) -> dict:
@@ -172,6 +172,16 @@ def compare(specs: list[str], baseline: str | None = None, metrics: list[str] | 
     if not comparison_run_id: tracker.end_run(rid, status)
     return _result(rid, status, err, paths, uri, tracker, labels=[r.label for r in runs])
 
+# %% ../../nbs/pipeline/03_cli.ipynb #370ee772
+def study_usage(tracker, run_ids: list[str]) -> dict:
+    "Whole-study figures from the finished arms' runs: CPU and GPU seconds summed, the largest peak memory of an arm."
+    ms = [tracker.client.get_run(rid).data.metrics for rid in run_ids]
+    out = {}
+    for key, agg in (("cpu_time_s", sum), ("gpu_time_s", sum), ("peak_rss_mb", max), ("gpu_peak_mem_mb", max)):
+        vals = [m[key] for m in ms if key in m]
+        if vals: out[f"study_{key}"] = agg(vals)
+    return out
+
 # %% ../../nbs/pipeline/03_cli.ipynb #04b4e0e3
 def run_study(config_path: str, overrides: dict | None = None, report_dir: str = "reports", kernel: str | None = None,
               progress: bool = True, executor: str | None = None, ray_address: str | None = None) -> dict:
@@ -204,8 +214,10 @@ def run_study(config_path: str, overrides: dict | None = None, report_dir: str =
     if study.executor.kind == "ray" and uri.startswith("sqlite"):
         _note(f"the arms log to {uri}, a file on this machine: nodes on other machines cannot reach it; for a cluster, "
               "track on an MLflow server (llmforge server --folder DIR)")
+    t0 = time.perf_counter()
     arms = run_arms(study, run, config_path, overrides, report_dir, kernel, progress, parent, uri, tracker)
     done = [k for k, a in arms.items() if a["status"] == "FINISHED"]
+    tracker.log_metrics(parent, {"study_wall_s": time.perf_counter() - t0, **study_usage(tracker, [arms[k]["run_id"] for k in done])})
     out = dict(run_id=parent, arms=arms, tracking_uri=uri, run_url=tracker.run_url(parent), status="FINISHED", error=None,
                html=None, json=None)
     if len(done) >= 2:

@@ -12,6 +12,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 from ..core.types import Example, Record, Prediction, Context, Timer, Engine
 from ..core.paths import home_dir
+from ..core.usage import UsageMonitor
 from ..data.datasets import load_dataset, slice_hash
 from ..engines.base import make_engine
 from ..models.registry import resolve_model
@@ -209,11 +210,12 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
     examples = load_dataset(cfg.dataset).sample(cfg.n, cfg.seed)
     chash, shash = config_hash(cfg), slice_hash(examples)
     method = methods.get(cfg.method.name)(**cfg.method.options)
+    usage = UsageMonitor().start()    # CPU seconds and peak memory from the engine's load to the summary
     t0 = time.perf_counter()
     own = engine is None            # an engine built here is closed at the end (a batched one holds a second KV cache)
-    if own: engine = build_engine(cfg)
-    startup_s = time.perf_counter() - t0
     try:
+        if own: engine = build_engine(cfg)
+        startup_s = time.perf_counter() - t0
         ctx = Context(engine, generation=_generation(cfg, method), timer=timer)
         store, done = _open_store(cfg, store_dir, chash, shash)
         todo = [e for e in examples if e.id not in done]
@@ -244,13 +246,16 @@ def run_experiment(cfg: ExperimentConfig, engine: Engine | None = None, progress
         profile = dict(sections=timer.summary(), startup_s=startup_s, loop_s=loop_s, n_new=len(new), workers=workers,
                        engine=_engine_stats(engine))
         summary.update(_engine_metrics(profile["engine"]))
+        profile["usage"] = usage.stop().metrics()
+        summary.update(profile["usage"])
         cache_stats = dict(hits=getattr(engine, "hits", 0), misses=getattr(engine, "misses", 0))
         return RunResult(config=cfg, config_hash=chash, slice_hash=shash, records=records, summary=summary, profile=profile,
                          wall_time_s=loop_s, startup_s=startup_s, n_resumed=len(done),
                          engine_identity=engine.identity(), templates=method.templates(), store_dir=str(store.folder),
                          cache_stats=cache_stats, resources=method.resources())
     finally:
-        if own: release_engine(engine)
+        usage.stop()
+        if own and engine is not None: release_engine(engine)
 
 # %% ../../nbs/pipeline/02_runner.ipynb #0b10ce1c
 def check_inputs(cfg: ExperimentConfig) -> dict:

@@ -133,6 +133,9 @@ def accuracy_latency_scatter(runs: list[dict], metric: str = "accuracy", latency
 COST_AXES = {"completion_tokens": ("generated tokens (whole run)", "generated tokens"),
              "total_tokens": ("prompt + generated tokens (whole run)", "tokens"),
              "cost_usd": ("USD (whole run)", "USD"),
+             "cpu_time_s": ("CPU seconds (whole run, all threads)", "CPU s"),
+             "peak_rss_mb": ("peak resident memory, MB", "MB"),
+             "gpu_time_s": ("GPU seconds (whole run)", "GPU s"),
              "latency_p50": ("p50 latency, seconds per example", "s of p50 latency"),
              "latency_mean": ("mean latency, seconds per example", "s of mean latency")}
 FRONTIER_LABEL = "Pareto frontier: no other run is both cheaper and more accurate"

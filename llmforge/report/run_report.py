@@ -14,8 +14,8 @@ from ..eval.faithfulness import CHECKS, OTHER_METRICS, HEADLINE_MIN_KAPPA, check
 
 # %% auto #0
 __all__ = ['COUNT_METRICS', 'is_count', 'is_faithfulness', 'agreement_note', 'headline_hallucination', 'faithfulness_cards',
-           'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'trace_html', 'pick_traces',
-           'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
+           'compute_card', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'trace_html',
+           'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
 
 # %% ../../nbs/report/00_run_report.ipynb #1bb9be93
 COUNT_METRICS = ("iterations", "tool_calls", "failed_tool_calls", "invalid_actions")
@@ -79,6 +79,16 @@ def faithfulness_cards(summary: dict) -> str:
     return ('<div><div style="font-family:sans-serif;font-size:13px;font-weight:600;margin:10px 4px 2px">Faithfulness to '
             'the retrieved context</div>' + intro + "".join(cards) + "</div>")
 
+# %% ../../nbs/report/00_run_report.ipynb #c18d907d
+def compute_card(summary: dict) -> str:
+    "A card for the run's CPU time, peak resident memory and, where recorded, GPU time and peak GPU memory."
+    sub = f"{summary.get('cpu_util', 0):.1f} cores busy on average · peak memory {summary.get('peak_rss_mb', 0):,.0f} MB"
+    if "rss_start_mb" in summary: sub += f" ({summary['rss_start_mb']:,.0f} MB at start)"
+    if "gpu_peak_mem_mb" in summary:
+        sub += (f" · GPU {summary['gpu_time_s']:.1f} s" if "gpu_time_s" in summary else " · GPU time not readable") + \
+               f", peak GPU memory {summary['gpu_peak_mem_mb']:,.0f} MB"
+    return _card("compute", f"{summary['cpu_time_s']:.1f} CPU s", sub)
+
 # %% ../../nbs/report/00_run_report.ipynb #dba912d1
 def metric_cards(summary: dict) -> str:
     "HTML cards: quality metrics with 95% CIs, then latency, throughput, tokens and cost; then the faithfulness block, if any."
@@ -103,6 +113,7 @@ def metric_cards(summary: dict) -> str:
                        f"prompt {int(summary.get('prompt_tokens', 0)):,} · completion {int(summary.get('completion_tokens', 0)):,}"
                        + (f" · {summary['tokens_per_example']:,.0f} per example" if "tokens_per_example" in summary else "")))
     cards.append(_card("cost", f"${summary.get('cost_usd', 0):.4f}", "from per-model prices"))
+    if "cpu_time_s" in summary: cards.append(compute_card(summary))
     cards.append(_card("examples", f"{int(summary.get('n', 0))}",
                        f"{int(summary.get('n_failed', 0))} failed · {int(summary.get('n_cached', 0))} cached"))
     return "<div>" + "".join(cards) + "</div>" + faith

@@ -22,7 +22,7 @@ if TYPE_CHECKING: from llmforge.pipeline.config import ExperimentConfig   # anno
 
 # %% auto #0
 __all__ = ['PACKAGES', 'tracking_uri', 'set_fluent_uri', 'git_commit', 'package_versions', 'build_manifest', 'process_tags',
-           'driver_alive', 'experiment_id', 'Tracker', 'param_key', 'step_spans']
+           'driver_alive', 'experiment_id', 'Tracker', 'param_key', 'step_spans', 'assess_trace']
 
 # %% ../../nbs/tracking/00_tracker.ipynb #b5fff3c5
 def tracking_uri(cfg: ExperimentConfig | None = None) -> str:
@@ -205,6 +205,20 @@ def step_spans(trace: list[dict]):
                    {"success": bool(step.get("success")), "error": step.get("error") or ""}, step.get("tool_latency_s"),
                    bool(step.get("success")))
 
+# %% ../../nbs/tracking/00_tracker.ipynb #636433c0
+def assess_trace(trace_id: str, r, source_id: str = "llmforge") -> int:
+    "Log record `r`'s gold answers, correctness and scores as assessments on its trace; returns how many were logged."
+    from mlflow.entities import AssessmentSource
+    src = AssessmentSource(source_type="CODE", source_id=source_id)
+    mlflow.log_expectation(trace_id=trace_id, name="expected_answers", value=[str(x) for x in r.expected], source=src)
+    why = f"failed: {r.error}" if r.error else "the task's primary score (answer_match, numeric_match or choice_accuracy)"
+    mlflow.log_feedback(trace_id=trace_id, name="correct", value=bool(r.correct), source=src, rationale=why)
+    n = 2
+    for k, v in (r.scores or {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+            mlflow.log_feedback(trace_id=trace_id, name=k, value=float(v), source=src); n += 1
+    return n
+
 # %% ../../nbs/tracking/00_tracker.ipynb #4e2490bf
 @patch
 def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
@@ -213,8 +227,9 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
     and latency, and one per tool call with its arguments, observation, success and latency. Shown in the run's Traces
     tab. An example served wholly from the response cache made no model call in this run and gets no trace (its steps
     are in the records and the report, as every example's are); the run's tags say how many were traced and how many
-    were left out that way. Returns how many were logged."""
-    t = time.time_ns()
+    were left out that way. Each trace carries its example's grading as assessments (`assess_trace`). Returns how many
+    were logged."""
+    t, logged = time.time_ns(), []
     todo = [r for r in records[:limit] if not r.cached]
     self.client.set_tag(run_id, "llmforge.traces", f"{len(todo)} traced; {sum(r.cached for r in records[:limit])} served "
                         "from the response cache made no model call (their steps are in records.jsonl and the report)")
@@ -236,9 +251,39 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
             cur += dur
         root.end(outputs={"predicted": r.predicted, "correct": r.correct, "scores": r.scores, "error": r.error},
                  end_time_ns=max(cur, t + total))
+        logged.append((root.trace_id, r))
         t = max(cur, t + total) + 1000
     mlflow.flush_trace_async_logging()
+    for trace_id, r in logged: assess_trace(trace_id, r)
     return len(todo)
+
+# %% ../../nbs/tracking/00_tracker.ipynb #34feec49
+def _dataset_source(name: str):
+    "Where a registered dataset is read from, as an MLflow dataset source (a local file, or a Hub dataset)."
+    from llmforge.data.datasets import datasets as _registry
+    try: spec = _registry.get(name)
+    except Exception: return f"llmforge:dataset/{name}"
+    if getattr(spec, "path", None): return str(spec.resolved_path())
+    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+    hf = dict(spec.hf)
+    return HuggingFaceDatasetSource(hf.pop("path"), config_name=hf.get("name"), split=hf.get("split"), revision=hf.get("revision"))
+
+@patch
+def log_dataset(self: Tracker, run_id: str, result, context: str = "eval") -> None:
+    "Log the run's slice of its dataset as the run's MLflow input dataset, named and hashed as above."
+    import pandas as pd
+    from mlflow.entities import DatasetInput, InputTag
+    cfg = result.config
+    df = pd.DataFrame([dict(id=r.id, question=r.question, expected=" | ".join(map(str, r.expected)), task=r.task)
+                       for r in result.records])
+    import warnings
+    with warnings.catch_warnings():                       # from_pandas warns while it probes each kind of source
+        warnings.simplefilter("ignore", UserWarning)
+        ds = mlflow.data.from_pandas(df, source=_dataset_source(cfg.dataset), targets="expected", name=cfg.dataset,
+                                     digest=result.slice_hash[:16])
+    self.client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(), tags=[
+        InputTag("mlflow.data.context", context), InputTag("llmforge.slice_hash", result.slice_hash),
+        InputTag("llmforge.sample", f"n={cfg.n} seed={cfg.seed}")])])
 
 # %% ../../nbs/tracking/00_tracker.ipynb #57a07b05
 @patch
@@ -263,6 +308,7 @@ def log_result(self: Tracker, run_id: str, result, config_path: str | None = Non
     if config_path: self.client.log_artifact(run_id, str(config_path), "config")
     self.log_json(run_id, result.config.model_dump(), "resolved_config.json")
     if result.config.tracking.log_traces: self.log_traces(run_id, result.records)
+    self.log_dataset(run_id, result)
     index = (manifest["resources"] or {}).get("index") or {}
     for k, v in (("llmforge.slice_hash", result.slice_hash), ("llmforge.git_commit", manifest["git_commit"]),
                  ("llmforge.model_sha256", manifest["model_sha256"] or ""), ("llmforge.index_hash", index.get("index_hash", ""))):

@@ -11,6 +11,7 @@ from .tracker import Tracker, process_tags, git_commit
 from ..core.types import flatten
 from .prep import dataset_input
 from ..train.trainer import TrainConfig
+from ..core.usage import USAGE_KEYS
 
 # %% auto #0
 __all__ = ['MlflowStepCallback', 'start_train_run', 'log_train_result']
@@ -57,7 +58,7 @@ def start_train_run(tracker: Tracker, cfg: TrainConfig, tags: dict | None = None
 
 def log_train_result(tracker: Tracker, run_id: str, res) -> None:
     "The final metrics, the training card and the saved adapter (or model) of a `TrainResult`."
-    tracker.log_metrics(run_id, {f"final_{k}": v for k, v in res.metrics.items()})
+    tracker.log_metrics(run_id, {k if k in USAGE_KEYS else f"final_{k}": v for k, v in res.metrics.items()})   # cpu_time_s, peak_rss_mb, ... as in evaluation runs
     tracker.log_json(run_id, res.card, "train_card.json")
     tracker.log_json(run_id, res.log_history, "log_history.json")
     if res.card.get("method") != "full":                  # an adapter is a few MB; a full model stays in the output folder

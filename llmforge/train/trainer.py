@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Literal, Optional, Union
 from pydantic import Field, model_validator
 from transformers import TrainerCallback
+from ..core.usage import UsageMonitor
 from ..prep.config import TrackingOptions, _Strict
 
 # %% auto #0
@@ -267,8 +268,9 @@ def train(cfg: TrainConfig, callbacks: list = (), log: Callable = print) -> Trai
     if not resume: record_settings(cfg, data["card"].get("dataset_hash"))
     if resume: log(f"resuming from {resume}")
     t0 = time.perf_counter()
-    out = trainer.train(resume_from_checkpoint=resume)
-    metrics = {**out.metrics, "train_wall_s": time.perf_counter() - t0}
+    with UsageMonitor(interval=1.0) as usage:      # CPU seconds, peak memory (and GPU time and memory on a GPU) of the training
+        out = trainer.train(resume_from_checkpoint=resume)
+    metrics = {**out.metrics, "train_wall_s": time.perf_counter() - t0, **usage.metrics()}
     if data["validation"]: metrics.update(trainer.evaluate())
     final = Path(cfg.output) / "final"
     trainer.save_model(str(final)); tok.save_pretrained(str(final))
