@@ -17,6 +17,7 @@ LAYERS = {
     "methods": 4,                                 # naive, CoT, RAG, ReAct
     "tracking": 5, "report": 5,                   # all MLflow I/O; reports and charts
     "pipeline": 6,                                # plugins list, config, runner, CLI
+    "ui": 7,                                      # JupyterLab widgets: launcher, progress, runs browser, comparison explorer
 }
 
 def module_name(p: Path) -> str:
