@@ -96,6 +96,7 @@ class TrackingConfig(_Strict):
     experiment: str = "llmforge"
     tracking_uri: Optional[str] = None
     log_traces: bool = True
+    log_prompts: bool = True       # the method's templates in MLflow's prompt registry, linked to the run
 
 # %% ../../nbs/pipeline/01_config.ipynb #2d53d74b
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+=-]{0,99}")

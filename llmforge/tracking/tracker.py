@@ -285,6 +285,34 @@ def log_dataset(self: Tracker, run_id: str, result, context: str = "eval") -> No
         InputTag("mlflow.data.context", context), InputTag("llmforge.slice_hash", result.slice_hash),
         InputTag("llmforge.sample", f"n={cfg.n} seed={cfg.seed}")])])
 
+# %% ../../nbs/tracking/00_tracker.ipynb #923d2f8b
+def _prompt_name(method: str, key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"llmforge.{method}.{key.replace('/', '.')}")
+
+def _as_template(text: str):
+    "A chat template (a JSON list of messages) as that list; anything else as text."
+    if text.lstrip().startswith("["):
+        try:
+            msgs = json.loads(text)
+            if isinstance(msgs, list) and all(isinstance(m, dict) and "role" in m for m in msgs): return msgs
+        except ValueError: pass
+    return text
+
+@patch
+def log_prompts(self: Tracker, run_id: str, method: str, templates: dict, tasks: set[str]) -> list[str]:
+    "Register (if changed) and link to the run the templates of `method` for `tasks`; returns the prompt URIs linked."
+    linked = []
+    for key, text in sorted(templates.items()):
+        if not isinstance(text, str) or ("/" in key and key.split("/", 1)[0] not in tasks): continue
+        name, template = _prompt_name(method, key), _as_template(text)
+        latest = self.client.load_prompt(name, allow_missing=True)
+        if latest is None or latest.template != template:
+            latest = self.client.register_prompt(name, template, commit_message=f"as used by run {run_id}",
+                                                 tags={"llmforge.method": method, "llmforge.key": key})
+        self.client.link_prompt_version_to_run(run_id, latest)
+        linked.append(f"prompts:/{name}/{latest.version}")
+    return linked
+
 # %% ../../nbs/tracking/00_tracker.ipynb #57a07b05
 @patch
 def log_result(self: Tracker, run_id: str, result, config_path: str | None = None) -> dict:
@@ -309,6 +337,8 @@ def log_result(self: Tracker, run_id: str, result, config_path: str | None = Non
     self.log_json(run_id, result.config.model_dump(), "resolved_config.json")
     if result.config.tracking.log_traces: self.log_traces(run_id, result.records)
     self.log_dataset(run_id, result)
+    if result.config.tracking.log_prompts:
+        self.log_prompts(run_id, result.config.method.name, result.templates, {r.task for r in result.records})
     index = (manifest["resources"] or {}).get("index") or {}
     for k, v in (("llmforge.slice_hash", result.slice_hash), ("llmforge.git_commit", manifest["git_commit"]),
                  ("llmforge.model_sha256", manifest["model_sha256"] or ""), ("llmforge.index_hash", index.get("index_hash", ""))):
