@@ -4,7 +4,7 @@
 
 # %% ../../nbs/report/00_run_report.ipynb #4c43bfc7
 from __future__ import annotations
-import html, json, os
+import html, json, os, re
 from pathlib import Path
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -15,7 +15,8 @@ from ..eval.faithfulness import CHECKS, OTHER_METRICS, HEADLINE_MIN_KAPPA, check
 # %% auto #0
 __all__ = ['COUNT_METRICS', 'is_count', 'is_faithfulness', 'agreement_note', 'headline_hallucination', 'faithfulness_cards',
            'compute_card', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'trace_html',
-           'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'render_html']
+           'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'offline_html',
+           'render_html']
 
 # %% ../../nbs/report/00_run_report.ipynb #1bb9be93
 COUNT_METRICS = ("iterations", "tool_calls", "failed_tool_calls", "invalid_actions")
@@ -279,6 +280,13 @@ def export_json(result, path: str | Path, manifest: dict | None = None) -> Path:
     return path
 
 # %% ../../nbs/report/00_run_report.ipynb #b0b4b240
+_REMOTE_SCRIPT = re.compile(r'<script[^>]*\ssrc="(?:https?:)?//[^"]*"[^>]*>\s*</script>', re.I)
+_REMOTE_FRAME = re.compile(r'<iframe[^>]*\ssrc="(?:https?:)?//[^"]*"[^>]*>.*?</iframe>', re.I | re.S)
+
+def offline_html(body: str) -> str:
+    "The page without scripts or frames loaded from another host (a report must open offline and fetch nothing)."
+    return _REMOTE_FRAME.sub("", _REMOTE_SCRIPT.sub("", body))
+
 def render_html(notebook_path: str | Path, html_path: str | Path | None = None) -> Path:
     "Render an executed notebook to HTML without its code cells."
     import nbformat
@@ -296,5 +304,5 @@ def render_html(notebook_path: str | Path, html_path: str | Path | None = None) 
         finally:
             if before is None: os.environ.pop("JUPYTER_PATH", None)
             else: os.environ["JUPYTER_PATH"] = before
-    html_path.write_text(body, encoding="utf-8")
+    html_path.write_text(offline_html(body), encoding="utf-8")
     return html_path

@@ -230,6 +230,7 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
     were left out that way. Each trace carries its example's grading as assessments (`assess_trace`). Returns how many
     were logged."""
     t, logged = time.time_ns(), []
+    mlflow.tracing.disable_notebook_display()   # in a kernel MLflow would show a viewer per trace, a frame on the tracking server
     todo = [r for r in records[:limit] if not r.cached]
     self.client.set_tag(run_id, "llmforge.traces", f"{len(todo)} traced; {sum(r.cached for r in records[:limit])} served "
                         "from the response cache made no model call (their steps are in records.jsonl and the report)")
