@@ -199,8 +199,8 @@ def mlflow_page(browser, url: str, wait_text: str):
     pg.ctx.add_init_script(QUIET_UI)
     pg.page.goto(url)
     pg.page.get_by_text(wait_text).first.wait_for(timeout=90_000)
-    got_it = pg.page.get_by_role("button", name="Got it")
-    if got_it.count(): got_it.first.click()
+    try: pg.page.get_by_role("button", name="Got it").first.click(timeout=8_000)      # a first-visit hint, where there is one
+    except Exception: pass
     return pg
 
 
@@ -215,19 +215,32 @@ def test_mlflow_ui_shows_metrics_dataset_and_graded_traces(browser, study):
     ds = arm.inputs.dataset_inputs[0].dataset
     assert (ds.name, len(ds.digest)) == ("quickstart", 16) and arm.data.metrics["cpu_time_s"] > 0
 
-    pg = mlflow_page(browser, f"{url}/#/experiments/{eid}/runs/{arm.info.run_id}", "Datasets")
+    pg = mlflow_page(browser, f"{url}/#/experiments/{eid}/runs/{arm.info.run_id}", f"quickstart ({ds.digest})")
+    pg.page.get_by_text("cpu_time_s").first.wait_for(timeout=60_000)
     body = pg.page.inner_text("body")
     assert f"quickstart ({ds.digest})" in body and "cpu_time_s" in body and "peak_rss_mb" in body, body[:3000]
     pg.page.screenshot(path=str(SHOTS / "mlflow-run.png"), full_page=True)
     pg.close()
 
+    traces = c.search_traces(locations=[eid], max_results=500)
+    n_traces = len(traces)
+    assert n_traces == sum(int(r.data.tags["llmforge.traces"].split()[0]) for r in c.search_runs([eid], "tags.`llmforge.arm` != ''"))
     pg = mlflow_page(browser, f"{url}/#/experiments/{eid}/traces", "expected_answers")
+    pg.page.wait_for_function(f"document.body.innerText.includes('{n_traces} of {n_traces}')", timeout=60_000)
     header = pg.page.inner_text("thead") if pg.page.locator("thead").count() else pg.page.inner_text("body")
     for col in ("correct", "expected_answers", "answer_match", "f1"):
         assert col in header, (col, header[:1500])
     cells = pg.page.inner_text("body")
     assert re.search(r"\b(True|False)\b", cells), cells[:2000]            # each trace's `correct`
     pg.page.screenshot(path=str(SHOTS / "mlflow-traces-assessments.png"))
+    question = json.loads(traces[0].data.request)["question"]
+    pg.page.get_by_text(question[:40]).first.click()                      # one trace: its spans and its assessments
+    pg.page.wait_for_function("document.body.innerText.includes('Inputs / Outputs')", timeout=60_000)
+    pg.page.get_by_role("button", name=re.compile("Assess")).first.click()
+    pg.page.wait_for_function("document.body.innerText.includes('Expectations (1)')", timeout=60_000)
+    panel = pg.page.inner_text("body")
+    assert re.search(r"Feedback \((\d+)\)", panel) and "expected_answers" in panel and "correct" in panel, panel[-1500:]
+    pg.page.screenshot(path=str(SHOTS / "mlflow-trace-assessments.png"))
     pg.close()
 
     pg = mlflow_page(browser, f"{url}/#/experiments/{eid}/runs", "tour_methods")

@@ -197,8 +197,9 @@ def test_a_second_server_on_the_same_data_is_refused():
 def test_shell_command_runs_until_ctrl_c(command):
     "`llmforge server` (or `python -m llmforge.tracking.services`) prints the URL and the export line, serves, and stops both servers on Ctrl-C."
     folder, port = Path(tempfile.mkdtemp(prefix="llmforge-pg-cli-")), free_port()
-    p = subprocess.Popen([*command, "--folder", str(folder), "--port", str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started with SIGINT ignored, as a script's background job is: Ctrl-C must still stop it
+    p = subprocess.Popen([*command, "--folder", str(folder), "--port", str(port)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         lines = [p.stdout.readline().strip() for _ in range(3)]
         url = f"http://127.0.0.1:{port}"

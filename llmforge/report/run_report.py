@@ -16,7 +16,7 @@ from ..eval.faithfulness import CHECKS, OTHER_METRICS, HEADLINE_MIN_KAPPA, check
 __all__ = ['COUNT_METRICS', 'is_count', 'is_faithfulness', 'agreement_note', 'headline_hallucination', 'faithfulness_cards',
            'compute_card', 'metric_cards', 'records_frame', 'fastest_slowest', 'failures_frame', 'trace_html',
            'pick_traces', 'TraceBrowser', 'latency_histogram', 'run_header', 'export_json', 'offline_html',
-           'render_html']
+           'drop_progress_bars', 'render_html']
 
 # %% ../../nbs/report/00_run_report.ipynb #1bb9be93
 COUNT_METRICS = ("iterations", "tool_calls", "failed_tool_calls", "invalid_actions")
@@ -287,13 +287,23 @@ def offline_html(body: str) -> str:
     "The page without scripts or frames loaded from another host (a report must open offline and fetch nothing)."
     return _REMOTE_FRAME.sub("", _REMOTE_SCRIPT.sub("", body))
 
+_BAR = re.compile(r"^.*\|[^|]*\|\s*\d+/\d+ \[.*\]\s*$")
+
+def drop_progress_bars(nb):
+    "The notebook without stderr outputs that are only progress bars (tqdm's lines are the run's log, not its report)."
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code": continue
+        cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
+                        and all(_BAR.match(l) for l in re.split(r"[\r\n]+", o.get("text", "")) if l.strip()))]
+    return nb
+
 def render_html(notebook_path: str | Path, html_path: str | Path | None = None) -> Path:
     "Render an executed notebook to HTML without its code cells."
     import nbformat
     from nbconvert import HTMLExporter
     notebook_path = Path(notebook_path)
     html_path = Path(html_path or notebook_path.with_suffix(".html"))
-    nb = nbformat.read(notebook_path, as_version=4)
+    nb = drop_progress_bars(nbformat.read(notebook_path, as_version=4))
     kw = dict(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     try: body, _ = HTMLExporter(**kw).from_notebook_node(nb)
     except ValueError:      # no templates on the Jupyter path: a venv over system site-packages, where nbconvert's

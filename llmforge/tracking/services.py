@@ -441,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="MLflow server worker processes (default 2)")
     a = ap.parse_args(argv)
     def on_term(signum, frame): raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, on_term)
+    # SIGINT too: a process started in the background by a script inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler of its own, so Ctrl-C (or `kill -INT`) would be lost
+    previous = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         with tracking_server(a.folder, port=a.port, pg_port=a.pg_port, workers=a.workers) as srv:
             print(f"MLflow tracking server at {srv.url} (backend {srv.postgres.uri}, artifacts in {srv.artifacts_destination})")
@@ -457,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     except ServiceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    finally: signal.signal(signal.SIGTERM, previous)
+    finally:
+        for s, h in previous.items(): signal.signal(s, h)
 
 # %% ../../nbs/tracking/05_services.ipynb #434b4e86
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())     # `python -m ...`; a notebook's cells have no __file__
