@@ -101,7 +101,7 @@ def jupyter_lab(tmp_path_factory):
     log = open(root / "lab.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-                             "--ServerApp.disable_check_xsrf=False"], cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                             "--allow-root"], cwd=root, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "JUPYTER_PLATFORM_DIRS": "1"},
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"

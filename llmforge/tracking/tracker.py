@@ -252,6 +252,9 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
             sp = mlflow.start_span_no_context(name, span_type=kind, parent_span=root, inputs=inputs, start_time_ns=cur,
                                               attributes=attrs)
             if not ok: sp.set_status("ERROR")
+            if kind == "LLM" and "prompt_tokens" in attrs:    # MLflow sums these into the trace's token count (the Tokens column)
+                pt, ct = int(attrs.get("prompt_tokens") or 0), int(attrs.get("completion_tokens") or 0)
+                sp.set_attribute("mlflow.chat.tokenUsage", {"input_tokens": pt, "output_tokens": ct, "total_tokens": pt + ct})
             sp.end(outputs=outputs, end_time_ns=cur + dur)
             cur += dur
         root.end(outputs={"predicted": r.predicted, "correct": r.correct, "scores": r.scores, "error": r.error},
