@@ -131,9 +131,12 @@ RUN_ALL = """async () => {
 SAVE = "async () => { await window.jupyterapp.commands.execute('docmanager:save'); }"
 
 
-def output_with(page, text: str):
-    "The output area that shows `text` (one widget's view)."
-    loc = page.locator(".jp-OutputArea-output", has_text=text)
+def output_with(page, text: str = None, button: str = None, without_button: str = None):
+    "The first output area that shows `text` and a button named `button` (and no button `without_button`): one widget's view."
+    loc = page.locator(".jp-OutputArea-output")
+    if text: loc = loc.filter(has_text=text)
+    if button: loc = loc.filter(has=page.get_by_role("button", name=button))
+    if without_button: loc = loc.filter(has_not=page.get_by_role("button", name=without_button))
     loc.first.wait_for(timeout=60_000)
     return loc.first
 
@@ -162,17 +165,20 @@ def test_jupyterlab_runs_the_guided_notebook_and_its_widgets_work(browser, jupyt
     views = [o for c in code for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) >= 5, len(views)                    # trace browsers, explorer, launcher, runs browser
 
-    launcher = output_with(page, "New experiment")
+    launcher = output_with(page, "New experiment", button="Check")
     launcher.get_by_role("button", name="Check").click()
     page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => e.innerText.includes('✔ quickstart-naive: naive with smollm2-135m-instruct on 3 of 40'))")
     launcher.screenshot(path=str(SHOTS / "lab-launcher.png"))
 
-    runs = output_with(page, "Runs")
+    runs = output_with(page, button="Compare")
     method = runs.locator("select").nth(1)                 # experiment, method, model, status
-    method.select_option("(any)")
     picker = runs.locator("select[multiple]")
+    n_naive = picker.locator("option").count()
+    method.select_option("(any)")                         # the kernel re-filters and sends the picker its new options
+    deadline = time.time() + 60
+    while picker.locator("option").count() <= n_naive and time.time() < deadline: time.sleep(0.5)
     labels = picker.locator("option").all_inner_texts()
-    pair = [l for l in labels if l.startswith(("quickstart · ", "quickstart-cot · "))]
+    pair = [l for l in labels if l.replace("\xa0", " ").startswith(("quickstart · ", "quickstart-cot · "))]
     assert len(pair) == 2, labels
     picker.select_option(label=pair)
     runs.get_by_role("button", name="Compare").click()
@@ -180,7 +186,7 @@ def test_jupyterlab_runs_the_guided_notebook_and_its_widgets_work(browser, jupyt
     runs.get_by_text("comparing 2 runs").first.wait_for()
     runs.screenshot(path=str(SHOTS / "lab-runs-browser.png"))
 
-    explorer = output_with(page, "baseline")
+    explorer = output_with(page, "Paired tests", without_button="Compare")
     explorer.get_by_text("Charts").first.click()
     page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.naturalWidth > 0).length >= 3")
     explorer.get_by_text("Paired tests").first.click()

@@ -259,7 +259,11 @@ def _fmt_row(r) -> str:
 def update(self: RunsBrowser):
     "Re-apply the filters to the table and the picker (keeping picked runs that still pass)."
     f = self.filtered()
-    shown = f.drop(columns=["run_id"]).assign(run=f.run_id.str[:8])
+    num = lambda fmt: (lambda v: "" if pd.isna(v) else fmt(v))
+    shown = f.drop(columns=["run_id"]).assign(
+        run=f.run_id.str[:8], n=f.n.map(num(lambda v: f"{int(v)}")), accuracy=f.accuracy.map(num(lambda v: f"{100 * v:.1f}%")),
+        latency_p50=f.latency_p50.map(num(lambda v: f"{v:.2f} s")), cpu_time_s=f.cpu_time_s.map(num(lambda v: f"{v:,.1f}")),
+        started=f.started.dt.strftime("%Y-%m-%d %H:%M"))
     self.table.value = (f"<div style='max-height:260px;overflow:auto'>{style_table(shown).to_html()}</div>" if len(f)
                         else "<i>no runs match</i>")
     keep = [v for v in self.picker.value if v in set(f.run_id)]
