@@ -165,6 +165,8 @@ def test_jupyterlab_runs_the_guided_notebook_and_its_widgets_work(browser, jupyt
     views = [o for c in code for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) >= 5, len(views)                    # trace browsers, explorer, launcher, runs browser
 
+    try: page.get_by_role("button", name="No", exact=True).first.click(timeout=3_000)   # JupyterLab's "news?" toast
+    except Exception: pass
     launcher = output_with(page, "New experiment", button="Check")
     launcher.get_by_role("button", name="Check").click()
     page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => e.innerText.includes('✔ quickstart-naive: naive with smollm2-135m-instruct on 3 of 40'))")
