@@ -200,6 +200,7 @@ def test_shell_command_runs_until_ctrl_c(command):
     # started with SIGINT ignored, as a script's background job is: Ctrl-C must still stop it
     p = subprocess.Popen([*command, "--folder", str(folder), "--port", str(port)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    servers = {}
     try:
         lines = [p.stdout.readline().strip() for _ in range(3)]
         url = f"http://127.0.0.1:{port}"
@@ -214,6 +215,9 @@ def test_shell_command_runs_until_ctrl_c(command):
         assert len(list((folder / "pg").glob("PG_VERSION"))) == 1
     finally:
         if p.poll() is None: p.kill(); p.wait()
+        for q in servers:                                     # a failed stop leaves no server behind either
+            try: os.kill(q, signal.SIGKILL)
+            except ProcessLookupError: pass
         p.stdout.close(); p.stderr.close()
         shutil.rmtree(folder, ignore_errors=True)
 
