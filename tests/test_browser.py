@@ -7,6 +7,7 @@ Screenshots go to `$LLMFORGE_SCREENSHOTS` (the ones in docs/screenshots were tak
 import json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
 import pytest
+from llmforge.tracking.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -20,12 +21,6 @@ pytestmark = [pytest.mark.slow,
 SHOTS = Path(os.environ.get("LLMFORGE_SCREENSHOTS") or tempfile.mkdtemp(prefix="llmforge-shots-"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

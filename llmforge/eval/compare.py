@@ -17,8 +17,8 @@ from .stats import bootstrap_mean, wilson_interval, compare_many, PairedComparis
 from .scoring import QUALITY_ORDER
 
 # %% auto #0
-__all__ = ['DEFAULT_COSTS', 'RUN_FIGURES', 'COUNT_METRICS', 'VERDICT_STYLE', 'RunData', 'default_metrics', 'fmt_change',
-           'Comparison', 'style_paired', 'style_table']
+__all__ = ['DEFAULT_COSTS', 'RUN_FIGURES', 'RUN_COLUMNS', 'COUNT_METRICS', 'VERDICT_STYLE', 'RunData', 'default_metrics',
+           'fmt_change', 'Comparison', 'style_paired', 'style_table']
 
 # %% ../../nbs/eval/03_compare.ipynb #0dc0090b
 @dataclass
@@ -38,6 +38,9 @@ class RunData:
 DEFAULT_COSTS = ("latency_s", "completion_tokens")
 RUN_FIGURES = ("cost_usd", "wall_time_s", "examples_per_s", "cpu_time_s", "cpu_util", "peak_rss_mb", "rss_start_mb",
                "gpu_time_s", "gpu_peak_mem_mb")   # whole-run figures a comparison keeps from each run's logged summary
+RUN_COLUMNS = (("cost_usd", "cost (USD)", "{:.4f}"), ("cpu_time_s", "CPU time (s)", "{:,.1f}"),
+               ("peak_rss_mb", "peak memory (MB)", "{:,.0f}"), ("gpu_time_s", "GPU time (s)", "{:,.1f}"),
+               ("gpu_peak_mem_mb", "peak GPU memory (MB)", "{:,.0f}"))   # the summary table's columns for those a run recorded
 
 def default_metrics(runs: Sequence[RunData]) -> list[str]:
     "accuracy, the other quality metrics every run has (not the tasks' primary ones, which accuracy already is), then costs."
@@ -120,11 +123,7 @@ def summary_table(self: Comparison) -> pd.DataFrame:
         if "latency_p50" in s: row["latency p50 / p95 (s)"] = f"{s['latency_p50']:.2f} / {s['latency_p95']:.2f}"
         row["generated tokens"] = f"{int(s['completion_tokens']):,}"
         row["tokens / item"] = f"{s['total_tokens'] / max(len(recs), 1):.1f}"
-        if "cost_usd" in run.summary: row["cost (USD)"] = f"{run.summary['cost_usd']:.4f}"
-        if "cpu_time_s" in run.summary: row["CPU time (s)"] = f"{run.summary['cpu_time_s']:,.1f}"
-        if "peak_rss_mb" in run.summary: row["peak memory (MB)"] = f"{run.summary['peak_rss_mb']:,.0f}"
-        if "gpu_time_s" in run.summary: row["GPU time (s)"] = f"{run.summary['gpu_time_s']:,.1f}"
-        if "gpu_peak_mem_mb" in run.summary: row["peak GPU memory (MB)"] = f"{run.summary['gpu_peak_mem_mb']:,.0f}"
+        row.update({col: fmt.format(run.summary[k]) for k, col, fmt in RUN_COLUMNS if k in run.summary})
         rows.append(row)
     return pd.DataFrame(rows)
 

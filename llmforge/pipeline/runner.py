@@ -29,8 +29,10 @@ __all__ = ['RecordStore', 'engine_options', 'model_pricing', 'keep_engines', 'po
 # %% ../../nbs/pipeline/02_runner.ipynb #6afe3dc2
 class RecordStore:
     "Append-only per-experiment record file with a small state file."
-    def __init__(self, folder: str | os.PathLike):
-        self.folder = Path(folder); self.folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: str | os.PathLike, create: bool = True):
+        "`create=False` to read a run's records without making its folder (a progress view of a run not started yet)."
+        self.folder = Path(folder)
+        if create: self.folder.mkdir(parents=True, exist_ok=True)
         self.path, self.state_path = self.folder / "records.jsonl", self.folder / "state.json"
 
     def state(self) -> dict:

@@ -132,10 +132,8 @@ def progress_counts(runs: dict[str, tuple[Path, int]]) -> dict[str, dict]:
     "For each run: examples done, planned, and the state its record folder holds."
     out = {}
     for label, (folder, n) in runs.items():
-        st = RecordStore.__new__(RecordStore)            # read only: never create the folder of a run that has not started
-        st.folder, st.path, st.state_path = folder, folder / "records.jsonl", folder / "state.json"
-        state = st.state() if st.state_path.exists() else {}
-        out[label] = dict(done=len(st.load()), total=n, status=state.get("status", "not started"))
+        st = RecordStore(folder, create=False)            # never create the folder of a run that has not started
+        out[label] = dict(done=len(st.load()), total=n, status=st.state().get("status", "not started"))
     return out
 
 # %% ../../nbs/ui/00_widgets.ipynb #9e15569e
