@@ -269,11 +269,11 @@ def log_traces(self: Tracker, run_id: str, records, limit: int = 1000) -> int:
 def _dataset_source(name: str):
     "Where a registered dataset is read from, as an MLflow dataset source (a local file, or a Hub dataset)."
     from llmforge.data.datasets import datasets as _registry
-    if Path(name).expanduser().is_file(): return str(Path(name).expanduser().resolve())    # a JSONL file given by path
-    try: spec = _registry.get(name)
-    except Exception:
+    if name not in _registry:                   # the rule `load_dataset` reads by: a registered name, else a JSONL path
+        if name.endswith(".jsonl"): return str(Path(name).resolve())
         from mlflow.data.code_dataset_source import CodeDatasetSource
         return CodeDatasetSource(tags={"llmforge.dataset": name})
+    spec = _registry.get(name)
     if getattr(spec, "path", None): return str(spec.resolved_path())
     from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
     hf = dict(spec.hf)
