@@ -312,14 +312,21 @@ def _as_template(text: str):
 @patch
 def log_prompts(self: Tracker, run_id: str, method: str, templates: dict, tasks: set[str]) -> list[str]:
     "Register (if changed) and link to the run the templates of `method` for `tasks`; returns the prompt URIs linked."
+    from mlflow.exceptions import MlflowException
     linked = []
     for key, text in sorted(templates.items()):
         if not isinstance(text, str) or ("/" in key and key.split("/", 1)[0] not in tasks): continue
         name, template = _prompt_name(method, key), _as_template(text)
         latest = self.client.load_prompt(name, allow_missing=True)
-        if latest is None or latest.template != template:
-            latest = self.client.register_prompt(name, template, commit_message=f"as used by run {run_id}",
-                                                 tags={"llmforge.method": method, "llmforge.key": key})
+        for attempt in range(3):     # runs started together register a new prompt at once: the later one is refused
+            if latest is not None and latest.template == template: break
+            try:
+                latest = self.client.register_prompt(name, template, commit_message=f"as used by run {run_id}",
+                                                     tags={"llmforge.method": method, "llmforge.key": key})
+                break
+            except MlflowException as e:
+                if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code) + str(e) or attempt == 2: raise
+                latest = self.client.load_prompt(name, allow_missing=True)    # registered meanwhile: the same text?
         self.client.link_prompt_version_to_run(run_id, latest)
         linked.append(f"prompts:/{name}/{latest.version}")
     return linked
