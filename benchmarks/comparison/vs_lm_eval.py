@@ -85,14 +85,15 @@ Everything (JSONL, task YAML, lm-eval logs, LlmForge run stores, the server log)
 the end unless `--keep`; nothing from the data folder is copied into the repository.
 """
 from __future__ import annotations
-import json, multiprocessing, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import json, multiprocessing, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lmeval"))
 from harness import Bench
+from support import DEFAULT_LM_EVAL, DEFAULT_VENV, LlamaServer, chat_renderer, ensure_venv, lmeval_env
 
 HERE = Path(__file__).resolve().parent
 TASK = "llmforge_gsm8k_cot"
-DEFAULT_LM_EVAL = "lm-eval[api]==0.4.13"
 
 bench = Bench(__doc__, rounds=1)
 p = bench.parser
@@ -110,7 +111,7 @@ p.add_argument("--n-ctx", type=int, default=2048)
 p.add_argument("--threads", type=int, default=None,
                help="llama.cpp threads for the server (default: what LlmForge's in-process engine uses, the usable CPUs); "
                     "when given, also set as the in-process engine's n_threads")
-p.add_argument("--venv", default="/tmp/llmforge-lmeval-venv", help="lm-eval's virtualenv (created when missing)")
+p.add_argument("--venv", default=DEFAULT_VENV, help="lm-eval's virtualenv (created when missing)")
 p.add_argument("--no-install", action="store_true", help="stop with a message when the venv lacks lm-eval instead of installing it")
 p.add_argument("--lm-eval-spec", default=DEFAULT_LM_EVAL, help=f"what pip installs into a new venv (default {DEFAULT_LM_EVAL})")
 p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
@@ -135,33 +136,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 # ---------------------------------------------------------------- lm-eval's virtualenv (checked first: no model is loaded before)
 
-def ensure_venv() -> dict:
-    venv = Path(a.venv).expanduser().resolve()
-    py = venv / "bin" / "python"
-    check = [str(py), "-c", "import lm_eval, aiohttp, tenacity, requests; from importlib.metadata import version; print(version('lm-eval'))"]
-    info = {"venv": str(venv), "installed_now": False, "install_s": None}
-    r = subprocess.run(check, capture_output=True, text=True) if py.exists() else None
-    if r is None or r.returncode != 0:
-        if a.no_install:
-            shutil.rmtree(WORK, ignore_errors=True)
-            sys.exit(f"vs_lm_eval: lm-eval's virtualenv {venv} is missing or lacks lm_eval ({'no ' + str(py) if r is None else r.stderr.strip().splitlines()[-1]}).\n"
-                     f"Create it with:  python -m venv {venv} && {py} -m pip install \"{a.lm_eval_spec}\"\n"
-                     f"or run without --no-install to have this script do it (once), or pass --venv PATH.")
-        say(f"creating {venv} and installing {a.lm_eval_spec} (once) ...")
-        t = time.perf_counter()
-        log = WORK / "pip-install.log"
-        with open(log, "w") as f:
-            if not py.exists(): subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, stdout=f, stderr=f)
-            rc = subprocess.run([str(py), "-m", "pip", "install", a.lm_eval_spec], stdout=f, stderr=f).returncode
-        info.update(installed_now=True, install_s=round(time.perf_counter() - t, 1))
-        if rc != 0: sys.exit(f"pip install {a.lm_eval_spec} failed; see {log}:\n" + log.read_text()[-3000:])
-        say(f"installed in {info['install_s']} s")
-        r = subprocess.run(check, capture_output=True, text=True)
-        if r.returncode != 0: sys.exit(f"lm_eval still not importable in {venv}:\n{r.stderr[-2000:]}")
-    info["lm_eval_version"] = r.stdout.strip()
-    return info
-
-venv_info = ensure_venv()
+venv_info = ensure_venv(a.venv, a.lm_eval_spec, install=not a.no_install, log=WORK / "pip-install.log", say=say)
 
 import importlib.util
 import yaml
@@ -171,7 +146,8 @@ from llmforge.core.types import Context, Prediction
 from llmforge.data.datasets import load_dataset
 from llmforge.engines.base import FIXED_SAMPLING
 from llmforge.engines.mock import MockEngine
-from llmforge.engines.llama_cpp import _n_cpus, llama_server_command
+from llmforge.engines.llama_cpp import _n_cpus
+from llmforge.tracking.services import free_port
 from llmforge.models.registry import resolve_model
 from llmforge.methods.prompting import methods
 from llmforge.pipeline.runner import _generation, run_experiment
@@ -199,27 +175,11 @@ def inprocess_engine() -> dict:
     if a.threads: e["n_threads"] = a.threads
     return e
 
-def chat_renderer():
-    "Chat messages -> the exact string llama-cpp-python's chat handler tokenizes for this GGUF (its own Jinja2 formatter)."
-    from llama_cpp import Llama
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-    llm = Llama(model_path=str(GGUF), vocab_only=True, verbose=False)
-    template = llm.metadata.get("tokenizer.chat_template")
-    eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
-    bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
-    add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "true") == "true"
-    if SPEC.mode == "chat" and not template:
-        sys.exit(f"{GGUF} has no chat template: cannot render LlmForge's chat messages for a completion request")
-    fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos) if template else None
-    # how /v1/completions tokenizes a string prompt (special tokens parsed; BOS only if the GGUF asks for it)
-    n_tokens = lambda text: len(llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
-    return (lambda messages: fmt(messages=messages).prompt), n_tokens, eos, add_bos
-
 CFG = parse_config(llmforge_config(inprocess_engine(), "bench-lmeval-llmforge-llama_cpp"))
 METHOD = methods.get("cot")(**CFG.method.options)
 EXAMPLES = load_dataset(CFG.dataset).sample(CFG.n, CFG.seed)
 BY_ID = {e.id: e for e in EXAMPLES}
-render, n_tokens, EOS, ADD_BOS = chat_renderer()
+render, n_tokens, EOS, ADD_BOS = chat_renderer(GGUF, SPEC.mode)
 ctx = Context(MockEngine(mode=SPEC.mode), generation=_generation(CFG, METHOD))   # the runner's generation settings
 REQS = [METHOD.first_request(e, ctx) for e in EXAMPLES]
 PROMPTS = {e.id: (r.prompt if r.prompt is not None else render(r.messages)) for e, r in zip(EXAMPLES, REQS)}
@@ -239,55 +199,9 @@ def llmforge_parse_and_score(ex, text: str) -> bool:
     return bool(score_example(ex, pred)[1])
 
 
-# ---------------------------------------------------------------- the llama.cpp server
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-def http_json(url: str, payload: dict | None = None, timeout: float = 300) -> dict:
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r: return json.loads(r.read())
-
-class Server:
-    "`python -m llama_cpp.server` on 127.0.0.1, started and stopped by this script (by its PID)."
-    def __init__(self, port: int):
-        self.port, self.proc = port, None
-        self.base = f"http://127.0.0.1:{port}/v1"
-        self.log = WORK / "llama-server.log"
-
-    def start(self, timeout_s: float = 180) -> float:
-        cmd = llama_server_command(                    # python -m llama_cpp.server, the model loaded as the in-process engine does
-            "--model", str(GGUF), "--model_alias", a.model, "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(a.n_ctx),
-            "--n_threads", str(THREADS), "--n_threads_batch", str(multiprocessing.cpu_count()),  # as Llama() defaults it in-process
-            "--seed", "0", "--logits_all", "False", "--use_mlock", "False", "--verbose", "False")
-        t = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-        while time.perf_counter() - t < timeout_s:
-            if self.proc.poll() is not None:
-                sys.exit(f"llama.cpp server exited with code {self.proc.returncode}; log {self.log}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if http_json(f"{self.base}/models", timeout=2).get("data"): return time.perf_counter() - t
-            except OSError: pass
-            time.sleep(0.25)
-        self.stop(); sys.exit(f"llama.cpp server not ready after {timeout_s} s; log {self.log}")
-
-    def cold(self):
-        "One tiny unrelated request, so the next run does not start with a prompt prefix left by the previous one."
-        http_json(f"{self.base}/completions", {"prompt": "Hello", "max_tokens": 1, "temperature": 0.0})
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try: self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
-        self.proc = None
-
-
 # ---------------------------------------------------------------- the two tools
 
-def run_llmforge(kind: str, server: Server | None, batch: int = 1, rnd: int = 1) -> dict:
+def run_llmforge(kind: str, server: LlamaServer | None, batch: int = 1, rnd: int = 1) -> dict:
     engine = inprocess_engine() if kind == "llama_cpp" else {"kind": "openai", "base_url": server.base, "mode": SPEC.mode}
     cfg = parse_config(llmforge_config(engine, f"bench-lmeval-llmforge-{kind}-b{batch}", batch))
     if server: server.cold()
@@ -309,7 +223,7 @@ def run_llmforge(kind: str, server: Server | None, batch: int = 1, rnd: int = 1)
                 _texts={i: c["output"] for i, c in first.items()}, _answers={r.id: r.predicted for r in recs},
                 _prompt_tokens={i: c["prompt_tokens"] for i, c in first.items()})
 
-def run_lmeval(server: Server, venv: dict, rnd: int = 1) -> dict:
+def run_lmeval(server: LlamaServer, venv: dict, rnd: int = 1) -> dict:
     data = WORK / "data" / f"{TASK}.jsonl"
     data.parent.mkdir(exist_ok=True)
     with open(data, "w", encoding="utf-8") as f:
@@ -324,9 +238,7 @@ def run_lmeval(server: Server, venv: dict, rnd: int = 1) -> dict:
     model_args = dict(model=a.model, base_url=f"{server.base}/completions", tokenizer_backend=None, tokenized_requests=False,
                       num_concurrent=1, max_retries=3, seed=0, eos_string=EOS or None, max_length=a.n_ctx, timeout=300)
     out = WORK / f"lmeval-result-r{rnd}.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(WORK / "hf-home"),
-           "TOKENIZERS_PARALLELISM": "false", "LMEVAL_LOG_LEVEL": "INFO"}
-    env.pop("PYTHONPATH", None)
+    env = {**lmeval_env(WORK), "LMEVAL_LOG_LEVEL": "INFO"}
     cmd = [str(Path(venv["venv"]) / "bin" / "python"), str(HERE / "lmeval" / "run_lmeval.py"), "--include-path", str(tasks_dir),
            "--task", TASK, "--model-args", json.dumps(model_args), "--out", str(out)]
     server.cold()
@@ -363,7 +275,8 @@ def agreement(x: dict, ref: dict) -> dict:
 
 
 kinds = ["llama_cpp", "openai"] if a.llmforge_engine == "both" else [a.llmforge_engine]
-server = Server(a.port or free_port())
+server = LlamaServer(GGUF, a.model, a.port or free_port(), a.n_ctx, THREADS, multiprocessing.cpu_count(),  # batch threads: as Llama() defaults them
+                     WORK / "llama-server.log")
 t_all = time.perf_counter()
 try:
     server_start_s = server.start()
