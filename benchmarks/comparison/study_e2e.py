@@ -8,7 +8,8 @@ alternate which side runs first, every arm's outputs compared item by item; and 
 What each side does, timed from the shell (wall seconds of the whole thing, as a user waits for it)
 ---------------------------------------------------------------------------------------------------
 - LlmForge: `llmforge run STUDY [--set ...]` in a new empty folder (its own `.llmforge` home, `mlflow.db` and
-  `reports/`, so no response is cached and nothing resumes): every arm a child MLflow run with its records, traces,
+  `reports/`, so no response is cached and nothing resumes; only the retrieval indexes and the embedding model's ONNX
+  export, which preparing the prompts built, are linked in, as a user's later runs find them): every arm a child MLflow run with its records, traces,
   metrics and HTML report, then the paired comparison of the arms into the study's run and its report.
 - lm-eval (`lm-eval[api]==0.4.13` in its own virtualenv, never imported here): a llama.cpp server is started
   (`python -m llama_cpp.server`, the GGUF loaded as LlmForge loads it, the threads LlmForge's engine uses), then one
@@ -35,7 +36,7 @@ prompts handed at once to LlmForge's batched decoder, `BatchedLlama.run`, no run
 process start, no tracking, no report; the model load is outside.
 """
 from __future__ import annotations
-import glob, json, multiprocessing, os, shutil, subprocess, sys, tempfile, time
+import glob, json, multiprocessing, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lmeval"))
@@ -67,6 +68,7 @@ WORK.mkdir(parents=True, exist_ok=True)
 venv = ensure_venv(a.venv, a.lm_eval_spec, install=not a.no_install, log=WORK / "pip-install.log", say=say) if a.skip in ("none", "llmforge") else {}
 
 import yaml
+from llmforge.core.paths import home_dir
 from llmforge.core.types import Context
 from llmforge.data.datasets import load_dataset
 from llmforge.engines.base import FIXED_SAMPLING
@@ -148,8 +150,13 @@ def first_output(rec: dict) -> str | None:
     "The raw text of a record's first generation (its trace's first model call)."
     return next((c["output"] for c in rec.get("trace", []) if c.get("step") != "parse" and "prompt_tokens" in c), None)
 
+HOME = home_dir().resolve()       # where preparing the prompts built any retrieval index (RAG arms' first requests retrieve)
+SHARED_STATE = ("indexes", "onnx")
+
 def run_llmforge(rnd: int) -> dict:
     folder = WORK / f"r{rnd}-llmforge"; folder.mkdir()
+    for sub in SHARED_STATE:       # built retrieval indexes and the embedding model's ONNX export, as a user's later runs have them
+        if (HOME / sub).is_dir(): (folder / ".llmforge").mkdir(exist_ok=True); (folder / ".llmforge" / sub).symlink_to(HOME / sub)
     exe = Path(sys.executable).with_name("llmforge")
     cmd = [str(exe) if exe.exists() else "llmforge", "run", str(Path(a.study).resolve()), "--quiet",
            *[x for s in SETS for x in ("--set", s)]]
@@ -289,6 +296,8 @@ try:
         bench.fact(raw_floor={k: (round(v, 1) if isinstance(v, float) else v) for k, v in raw.items() if not k.startswith("_")},
                    raw_identical={kind: {k: f"{x['identical']}/{x['items']}" for k, x in agreement(t, ref).items()}
                                   for kind, t in raw["_texts"].items()},
+                   **({"llmforge_over_raw_floor": {k: round(statistics.median(r["LlmForge"]["s"] for r in c.rounds) / v, 3)
+                                                  for k, v in raw.items() if k.endswith("_s")}} if c and "LlmForge" in c.variants else {}),
                    raw_identical_reference="lm-eval, first round" if c and "lm-eval" in c.rounds[0] else
                                            "LlmForge, first round" if c else f"the {next(iter(raw['_texts']), '')} floor")
 finally:
