@@ -19,6 +19,9 @@ max_tokens and stop strings. Outputs are compared text for text between variants
   sequence costs is measured (`llama_decode` of S sequences x T tokens, S 1 and 8); the predicted speed-up of K drafts is
   (1 + accepted drafts per step) x cost(S, 1) / cost(S, 1 + K). Also on a RAG study's prompts (`--lookup-study`), where
   answers copy from the retrieved passages.
+- **Requantized weights** (the llama.cpp engine's `requantize` option): the shipped GGUF against the same weights
+  requantized by llama.cpp to Q8_0 and Q4_0: prompt evaluation speed, all arms decoded together, and how many greedy
+  outputs stay identical and how accuracy moves (answers read by the runner's default parser and scored by its scorers).
 - **Repacked weights** (llama.cpp's extra CPU buffer types, `use_extra_bufts`): for each registered model, prompt
   evaluation (512 tokens) and single-sequence decoding with and without, and whether greedy outputs agree. On CPUs that
   report AMX, LlmForge's probe decides (`llama_extra_buffers_ok`); this machine's answer is in the facts.
@@ -54,6 +57,9 @@ from llmforge.data.datasets import load_dataset
 from llmforge.models.registry import models as registered, resolve_model
 from llmforge.pipeline.config import load_study
 from llmforge.pipeline.runner import _generation
+from llmforge.core.types import Prediction
+from llmforge.eval.scoring import score_example
+from llmforge.methods.prompting import extract_answer
 
 THREADS = a.threads or _n_cpus()
 
@@ -69,12 +75,17 @@ def study_requests(path: str, n: int, arms: str = "") -> tuple[object, dict[str,
     for k, cfg in study.arms.items():
         m = methods.get(cfg.method.name)(**cfg.method.options)
         ctx = Context(MockEngine(mode=spec.mode), generation=_generation(cfg, m))
-        reqs = [m.first_request(e, ctx) for e in load_dataset(cfg.dataset).sample(cfg.n, cfg.seed)]
+        exs = load_dataset(cfg.dataset).sample(cfg.n, cfg.seed)
+        reqs = [m.first_request(e, ctx) for e in exs]
         reqs = [GenerationRequest(prompt=r.prompt if r.prompt is not None else render(r.messages), max_tokens=r.max_tokens,
                                   temperature=0.0, stop=tuple(r.stop) + (("<|im_end|>",) if r.is_chat else ()))
                 for r in reqs]
-        out[k] = sorted(reqs, key=lambda r: r.prompt)
+        order = sorted(range(len(reqs)), key=lambda i: reqs[i].prompt)
+        out[k] = [reqs[i] for i in order]
+        EXAMPLES.update({reqs[i].prompt: exs[i] for i in order})
     return spec, out
+
+EXAMPLES = {}    # prompt -> its example (to score outputs)
 
 def load(spec, extra: bool | None = None, threads: int = THREADS) -> Llama:
     path = str(spec.path())
@@ -194,6 +205,38 @@ if a.lookup_study:
 bench.table("prompt-lookup decoding: exact acceptance on greedy outputs, priced by the step costs", rows)
 
 
+# ---------------------------------------------------------------- requantized weights (engine option requantize)
+
+def correct(req, text: str) -> bool:
+    ex = EXAMPLES[req.prompt]
+    return bool(score_example(ex, Prediction(answer=extract_answer(text, ex.task, ex.choices), raw_output=text))[1])
+
+def requantized_rows() -> list[dict]:
+    from llmforge.engines.llama_cpp import requantized_gguf
+    global LLM
+    LLM.close()
+    rows, base = [], None
+    for kind in (None, "q8_0", "q4_0"):
+        path = SPEC.path() if kind is None else requantized_gguf(SPEC.path(), kind)
+        with llama_loading(path):
+            LLM = Llama(model_path=str(path), n_ctx=2048, n_threads=THREADS, seed=0, verbose=False)
+        toks = LLM.tokenize(ALL[-1].prompt.encode(), special=True)
+        toks = (toks * (512 // len(toks) + 1))[:512]
+        t = time.perf_counter(); LLM.eval(toks); pp = time.perf_counter() - t; LLM.reset()
+        s, texts, st = decode(ALL, 8)
+        LLM.close()
+        acc = sum(correct(r, x) for r, x in zip(ALL, texts)) / len(ALL)
+        if base is None: base = dict(s=s, texts=texts, pp=pp, acc=acc)
+        rows.append({"weights": kind or f"shipped ({Path(SPEC.path()).name})", "size MB": round(Path(path).stat().st_size / 1e6, 1),
+                     "prefill tok/s (512)": round(512 / pp), "all arms decoded, s": round(s, 1),
+                     "speed-up": round(base["s"] / s, 3), "prefill speed-up": round(base["pp"] / pp, 3),
+                     "identical outputs": f"{sum(x == y for x, y in zip(texts, base['texts']))}/{len(ALL)}",
+                     "accuracy (default parser)": round(acc, 3), "accuracy change": round(acc - base["acc"], 3)})
+    return rows
+
+bench.table("requantized weights (engine.options.requantize), all arms in flight", requantized_rows())
+
+
 # ---------------------------------------------------------------- repacked weights, per registered model
 
 def extra_bufts(name: str) -> dict:
@@ -229,6 +272,5 @@ def load_type(spec) -> int:
     llm = Llama(model_path=str(spec.path()), vocab_only=True, verbose=False)
     return int(llm.metadata.get("general.file_type", -1))
 
-LLM.close()
 bench.table("repacked weights (llama.cpp extra buffer types), per registered model", [extra_bufts(m) for m in registered.names()])
 bench.save()

@@ -16,8 +16,8 @@ from .base import engines, FIXED_SAMPLING, _usage
 from ..models.registry import DEFAULT_MODEL, resolve_model, gguf_sha256
 
 # %% auto #0
-__all__ = ['AUTO_PARALLEL', 'AUTO_KV_BUDGET', 'llama_extra_buffers_ok', 'llama_model_params', 'llama_loading',
-           'llama_server_command', 'kv_bytes_per_cell', 'auto_parallel', 'LlamaCppEngine']
+__all__ = ['AUTO_PARALLEL', 'AUTO_KV_BUDGET', 'REQUANTIZE_TYPES', 'llama_extra_buffers_ok', 'llama_model_params', 'llama_loading',
+           'llama_server_command', 'kv_bytes_per_cell', 'auto_parallel', 'requantized_gguf', 'LlamaCppEngine']
 
 # %% ../../nbs/engines/01_llama_cpp.ipynb #49859986
 _PROBE = """
@@ -98,6 +98,28 @@ def auto_parallel(llm, n_ctx: int, budget: int = AUTO_KV_BUDGET, cap: int = AUTO
     n = budget // (2 * n_ctx * kv_bytes_per_cell(llm))
     return int(min(cap, n)) if n >= 2 else 1
 
+# %% ../../nbs/engines/01_llama_cpp.ipynb #5a97032f
+REQUANTIZE_TYPES = {"q8_0": 7, "q4_0": 2}   # llama.cpp's LLAMA_FTYPE_MOSTLY_* of each
+
+def requantized_gguf(path: str | Path, kind: str, folder: str | Path | None = None) -> Path:
+    """`path` requantized to `kind` by llama.cpp (`llama_model_quantize`, requantizing allowed), made once and kept in
+    `folder` (default `$LLMFORGE_HOME/requantized`) under the source's SHA-256, so a changed source is a new file."""
+    import llama_cpp
+    if kind not in REQUANTIZE_TYPES: raise ValueError(f"requantize: {kind!r} is not one of: {', '.join(REQUANTIZE_TYPES)}")
+    src = Path(path)
+    out = Path(folder or home_dir() / "requantized") / f"{src.stem}-{gguf_sha256(src)[:16]}-{kind}.gguf"
+    if out.is_file(): return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")     # written whole, then renamed: a reader never sees half a file
+    p = llama_cpp.llama_model_quantize_default_params()
+    p.ftype, p.allow_requantize, p.nthread = REQUANTIZE_TYPES[kind], True, _n_cpus()
+    try:
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), p)
+        if rc != 0 or not tmp.is_file(): raise RuntimeError(f"llama.cpp could not requantize {src.name} to {kind} (code {rc})")
+        os.replace(tmp, out)
+    finally: tmp.unlink(missing_ok=True)
+    return out
+
 # %% ../../nbs/engines/01_llama_cpp.ipynb #6df3bcbd
 def _n_cpus() -> int:
     "Threads for llama.cpp: `$LLMFORGE_THREADS` (a study's Ray worker sets it to the arm's declared CPUs), else every CPU this process may use."
@@ -116,15 +138,22 @@ class LlamaCppEngine(Engine):
 
     def in_flight(self) -> int: return self.parallel
 
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        rq = (options.get("options") or {}).get("requantize")
+        if rq is not None and rq not in REQUANTIZE_TYPES:
+            raise ValueError(f"engine.options.requantize: {rq!r} is not one of: {', '.join(REQUANTIZE_TYPES)} (or leave it out)")
+
     def __init__(self, model: str | Path = DEFAULT_MODEL, n_ctx: int | None = None, n_threads: int | None = None,
                  seed: int = 0, mode: str | None = None, verbose: bool = False, parallel: int | str = 1,
-                 kv_size: int | None = None):
+                 kv_size: int | None = None, requantize: str | None = None):
         if parallel != "auto" and not str(parallel).isdigit():
             raise ValueError(f"parallel: expected a number of sequences or 'auto', got {parallel!r}")
         from llama_cpp import Llama
         self.spec = resolve_model(model, mode)
         self.mode, self.n_ctx, self.pricing = self.spec.mode, n_ctx or self.spec.n_ctx, self.spec.pricing
-        self.path = self.spec.path()
+        self.requantize, self.source_path = requantize, self.spec.path()
+        self.path = requantized_gguf(self.source_path, requantize) if requantize else self.source_path
         self.n_threads = n_threads or _n_cpus()
         self.extra_buffers = llama_extra_buffers_ok(self.path)
         t0 = time.perf_counter()
@@ -142,7 +171,9 @@ class LlamaCppEngine(Engine):
         if self._identity is None:
             self._identity = dict(kind=self.kind, model=self.spec.name, model_sha256=gguf_sha256(self.path),
                                   mode=self.mode, n_ctx=self.n_ctx, fixed_sampling=FIXED_SAMPLING,
-                                  **({"decoder": "batched"} if self.parallel > 1 else {}))
+                                  **({"decoder": "batched"} if self.parallel > 1 else {}),
+                                  **({"requantized": self.requantize, "source_sha256": gguf_sha256(self.source_path)}
+                                     if self.requantize else {}))
         return self._identity
 
     def close(self):
