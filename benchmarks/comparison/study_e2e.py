@@ -174,7 +174,6 @@ def run_llmforge(rnd: int) -> dict:
         out["_texts"][k] = {i: first_output(x) for i, x in r.items()}
         out[f"extra_calls.{k}"] = sum(max(0, sum(1 for c in x.get("trace", []) if "prompt_tokens" in c) - 1) for x in r.values())
         out[f"failed.{k}"] = sum(1 for x in r.values() if x.get("error"))
-    if not a.keep: shutil.rmtree(folder / ".llmforge" / "cache", ignore_errors=True)
     return out
 
 

@@ -4,7 +4,7 @@ measured against, and the exact string a chat request becomes (so lm-eval's comp
 lm-eval is never a dependency of LlmForge and never imported here: it runs under the venv's Python.
 """
 from __future__ import annotations
-import json, subprocess, sys, time, urllib.request
+import json, os, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 DEFAULT_LM_EVAL = "lm-eval[api]==0.4.13"
@@ -106,7 +106,6 @@ class LlamaServer:
 
 def lmeval_env(work: Path) -> dict:
     "The environment lm-eval runs in: offline, a fresh HF_HOME in `work`, nothing of LlmForge's PYTHONPATH."
-    import os
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(work / "hf-home"),
            "TOKENIZERS_PARALLELISM": "false"}
     env.pop("PYTHONPATH", None)
