@@ -4,7 +4,8 @@
 
 # %% ../../nbs/engines/03_batching.ipynb #c63ffd71
 from __future__ import annotations
-import queue, threading, time
+import ctypes, queue, threading, time
+from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from ..core.types import GenerationRequest, GenerationResult
 from .base import FIXED_SAMPLING
 
 # %% auto #0
-__all__ = ['chat_formatter', 'prompt_tokens', 'BatchedLlama', 'sampler_chain', 'BatchScheduler']
+__all__ = ['chat_formatter', 'prompt_tokens', 'BatchedLlama', 'PromptCache', 'sampler_chain', 'BatchScheduler']
 
 # %% ../../nbs/engines/03_batching.ipynb #c8a972fc
 def chat_formatter(llm):
@@ -80,10 +81,11 @@ class BatchedLlama:
     hold the lowest streams, consecutively, and each batch lists them in stream order: llama.cpp decodes such a batch in one
     forward pass, but splits it at every gap or step back in sequence ids. A new prompt starts from the longest prefix it
     shares with a sequence in flight or with one of the last `n_cache` finished sequences, whose cells are kept in the
-    streams above for that. Not thread-safe: `BatchScheduler` serialises access."""
+    streams above for that, or, longer still, with a sequence saved in `prompt_cache` (`PromptCache`, host memory: it can
+    outlive the decoder). Not thread-safe: `BatchScheduler` serialises access."""
     def __init__(self, llm, n_seq: int = 8, kv_size: int | None = None, n_batch: int = 512, n_threads: int | None = None,
-                 n_cache: int | None = None):
-        self.llm, self.n_seq, self.n_batch = llm, n_seq, n_batch
+                 n_cache: int | None = None, prompt_cache: PromptCache | None = None):
+        self.llm, self.n_seq, self.n_batch, self.prompt_cache = llm, n_seq, n_batch, prompt_cache
         self.n_cache = n_seq if n_cache is None else n_cache
         n_streams = n_seq + self.n_cache
         cp = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)   # same attention kernels and RoPE as `llm`
@@ -105,8 +107,9 @@ class BatchedLlama:
         self.free_cache = list(range(n_streams - 1, n_seq - 1, -1))   # streams n_seq.. for finished sequences: not in use
         self.active: dict[int, _Seq] = {}               # stream -> sequence, in admission order
         self.cached: dict[int, list[int]] = {}          # finished sequences kept as prefixes: stream -> tokens, oldest first
+        self.dirty: set[int] = set()                    # streams a copy pending since the last decode reads or writes
         self.stats = dict(steps=0, prompt_tokens=0, reused_tokens=0, generated=0, prefill_s=0.0, decode_s=0.0, evicted=0,
-                          copies=0, moves=0)
+                          copies=0, moves=0, saved=0, restored=0, restored_tokens=0)
 
 # %% ../../nbs/engines/03_batching.ipynb #8892187c
 @patch
@@ -125,8 +128,10 @@ def __del__(self: BatchedLlama):
 def _copy(self: BatchedLlama, src: int, dst: int) -> None:
     """Stream `src`'s cells into stream `dst`. llama.cpp records the cells at once and copies the data at the start of
     the next decode, every pending copy in the order requested, so chained copies (into a stream, then out of it) and
-    reuse of a stream copied from are both applied consistently."""
+    reuse of a stream copied from are both applied consistently. Both streams are `dirty` until then: a sequence restored
+    from the prompt cache is written at once, so it never goes into one of them."""
     llama_cpp.llama_memory_seq_cp(self.mem, src, dst, -1, -1); self.stats["copies"] += 1
+    self.dirty.update((src, dst))
 
 @patch
 def _evict(self: BatchedLlama) -> bool:
@@ -174,8 +179,10 @@ def best_source(self: BatchedLlama, toks: list[int]) -> tuple[int | None, int]:
 
 @patch
 def worth_waiting(self: BatchedLlama, toks: list[int], margin: int = 32) -> bool:
-    "True when a sequence still evaluating its prompt will share at least `margin` more tokens with `toks` than any cells now."
+    """True when a sequence still evaluating its prompt will share at least `margin` more tokens with `toks` than any cells
+    now, or the prompt cache."""
     _, now = self.best_source(toks)
+    if self.prompt_cache is not None: now = max(now, self.prompt_cache.best(toks)[1])
     return any(s.prefilling and _common_prefix(s.prompt, toks) >= now + margin for s in self.active.values())
 
 # %% ../../nbs/engines/03_batching.ipynb #1ab93969
@@ -184,17 +191,21 @@ def admit(self: BatchedLlama, request: GenerationRequest, future: Future, toks: 
     if toks is None: toks, extra_stop = prompt_tokens(self.llm, request, self.formatter)
     if not self.fits(len(toks), request.max_tokens): raise self.too_long(len(toks), request.max_tokens)
     if not self.free: raise RuntimeError("no free sequence slot (check can_admit first)")
+    cap = max(len(toks) - 2, 0)                          # the last two prompt tokens are always evaluated (see above)
     src, shared = self.best_source(toks)
-    shared = min(shared, max(len(toks) - 2, 0))          # the last two prompt tokens are always evaluated (see above)
-    if src in self.cached:                               # it is used again: now the newest
-        self.cached[src] = self.cached.pop(src)
-    slot = min(self.free); self.free.discard(slot)
+    shared = min(shared, cap)
+    slot = min(self.free)
     seq = _Seq(slot, request, toks, list(request.stop) + list(extra_stop), future,
                sampler=sampler_chain(request, self.n_vocab, self.llm.last_n_tokens_size))
-    if shared > 0:                                       # streams are copied whole, then cut back to the prefix
+    restored = self._restore(toks, shared, cap)
+    if restored:                                         # its stream holds the saved cells, cut back to the prefix
+        slot, shared = restored; seq.slot = slot
+    elif shared > 0:                                     # streams are copied whole, then cut back to the prefix
+        if src in self.cached: self.cached[src] = self.cached.pop(src)   # used again: now the newest
         self._copy(src, slot)
         llama_cpp.llama_memory_seq_rm(self.mem, slot, shared, -1)
-        seq.n_done = seq.reused = shared
+    self.free.discard(slot)
+    seq.n_done = seq.reused = shared
     self.active[slot] = seq
     self.stats["reused_tokens"] += shared
 
@@ -204,6 +215,7 @@ def _finish(self: BatchedLlama, seq: _Seq, reason: str) -> None:
     del self.active[seq.slot]
     seq.release()
     keep = seq.in_kv() if reason != "error" else []
+    if keep: self._save(seq.slot, keep)                  # into the prompt cache in host memory, if any (below)
     if self.n_cache and keep:                            # keep its cells as a prefix for later prompts
         held = next((c for c, t in self.cached.items() if len(t) >= len(keep) and _common_prefix(t, keep) == len(keep)), None)
         if held is not None: self.cached[held] = self.cached.pop(held)   # already held: now the newest
@@ -218,6 +230,87 @@ def _finish(self: BatchedLlama, seq: _Seq, reason: str) -> None:
     if not seq.future.done():
         seq.future.set_result(GenerationResult(text=text, prompt_tokens=len(seq.prompt), completion_tokens=len(seq.out) - seq.eog,
                                                latency_s=time.perf_counter() - seq.t0, finish_reason=reason))
+
+# %% ../../nbs/engines/03_batching.ipynb #cdf04461
+class PromptCache:
+    """Finished sequences' KV cells in host memory, by their tokens, at most `max_bytes` in all (least recently used
+    dropped first); a sequence shorter than `min_tokens` is not worth keeping. `best` finds the entry sharing the longest
+    prefix with a prompt; a `BatchedLlama` given the cache saves (`_save`) and restores (`_restore`) the cells."""
+    def __init__(self, max_bytes: int, min_tokens: int = 64):
+        self.max_bytes, self.min_tokens, self.used, self.version = int(max_bytes), min_tokens, 0, 0
+        self.entries: OrderedDict[int, tuple[np.ndarray, object]] = OrderedDict()   # key -> (tokens, bytes), oldest first
+        self._next, self._memo = 0, (None, None)
+        self.stats = dict(saved=0, restored=0, dropped=0)
+
+    def __len__(self): return len(self.entries)
+
+    def best(self, toks: list[int]) -> tuple[int | None, int]:
+        "The entry sharing the longest prefix with `toks`, and that length (memoised until the entries change)."
+        memo = (self.version, len(toks), hash(tuple(toks)))
+        if self._memo[0] == memo: return self._memo[1]
+        q, best, n = np.asarray(toks), None, 0
+        for k, (t, _) in self.entries.items():
+            c = _common_prefix(t, q)
+            if c > n: best, n = k, c
+        self._memo = (memo, (best, n))
+        return best, n
+
+    def covers(self, toks: list[int]) -> int | None:
+        "An entry whose tokens start with all of `toks` (saving `toks` would add nothing), else None."
+        q = np.asarray(toks)
+        return next((k for k, (t, _) in self.entries.items() if len(t) >= len(q) and _common_prefix(t, q) == len(q)), None)
+
+    def put(self, toks: list[int], data) -> int | None:
+        "Keep `data` (the cells of `toks`) as the newest entry, replacing entries it extends; its key (None if too big)."
+        if len(data) > self.max_bytes: return None
+        q = np.asarray(toks)
+        for k in [k for k, (t, _) in self.entries.items() if len(t) <= len(q) and _common_prefix(t, q) == len(t)]:
+            self.drop(k)                                 # a prefix of the new one: it covers it
+        key, self._next = self._next, self._next + 1
+        self.entries[key] = (q, data); self.used += len(data); self.version += 1; self.stats["saved"] += 1
+        while self.used > self.max_bytes: self.drop(next(iter(self.entries)))
+        return key
+
+    def get(self, key: int):
+        "An entry's bytes, the entry now the newest."
+        self.entries.move_to_end(key)
+        return self.entries[key][1]
+
+    def drop(self, key: int) -> None:
+        _, data = self.entries.pop(key); self.used -= len(data); self.version += 1; self.stats["dropped"] += 1
+
+    def clear(self) -> None:
+        self.entries.clear(); self.used = 0; self.version += 1
+
+# %% ../../nbs/engines/03_batching.ipynb #0cf7918a
+@patch
+def _save(self: BatchedLlama, slot: int, keep: list[int]) -> None:
+    "Copy stream `slot`'s cells (the tokens `keep`) into the prompt cache, unless it is off, they are few or already held."
+    pc = self.prompt_cache
+    if pc is None or len(keep) < pc.min_tokens or pc.covers(keep) is not None: return
+    size = llama_cpp.llama_state_seq_get_size(self.ctx, slot)
+    if size > pc.max_bytes: return
+    buf = (ctypes.c_uint8 * size)()
+    if llama_cpp.llama_state_seq_get_data(self.ctx, buf, size, slot) == size:
+        pc.put(keep, buf); self.stats["saved"] += 1
+
+@patch
+def _restore(self: BatchedLlama, toks: list[int], shared: int, cap: int, margin: int = 16) -> tuple[int, int] | None:
+    """Write the prompt cache's best entry for `toks` into a free stream no pending copy touches, cut back to the prefix it
+    shares (at most `cap`), when that beats the `shared` tokens the streams give by `margin`: (stream, prefix) or None."""
+    pc = self.prompt_cache
+    if pc is None or not pc.entries: return None
+    key, n = pc.best(toks)
+    n = min(n, cap)
+    clean = sorted(self.free - self.dirty)
+    if key is None or n < shared + margin or not clean: return None
+    slot, buf = clean[0], pc.get(key)
+    if llama_cpp.llama_state_seq_set_data(self.ctx, buf, len(buf), slot) != len(buf):
+        llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1); pc.drop(key)
+        return None
+    llama_cpp.llama_memory_seq_rm(self.mem, slot, n, -1)
+    pc.stats["restored"] += 1; self.stats["restored"] += 1; self.stats["restored_tokens"] += n
+    return slot, n
 
 # %% ../../nbs/engines/03_batching.ipynb #7b8768e3
 @patch
@@ -279,7 +372,7 @@ def _decode(self: BatchedLlama, items: list[tuple[int, int, int, bool]], clock: 
     rc = llama_cpp.llama_decode(self.ctx, b)
     self.stats[clock] += time.perf_counter() - t0
     if rc == 0:
-        self.stats["steps"] += 1
+        self.stats["steps"] += 1; self.dirty.clear()      # the pending copies were applied at its start
         return True
     err = RuntimeError(f"llama_decode failed ({rc}): no room in a sequence's KV cells ({self.seq_cells})")
     for seq in list(self.active.values()):

@@ -16,8 +16,9 @@ from .base import engines, FIXED_SAMPLING, _usage
 from ..models.registry import DEFAULT_MODEL, resolve_model, gguf_sha256
 
 # %% auto #0
-__all__ = ['AUTO_PARALLEL', 'AUTO_KV_BUDGET', 'REQUANTIZE_TYPES', 'llama_extra_buffers_ok', 'llama_model_params', 'llama_loading',
-           'llama_server_command', 'kv_bytes_per_cell', 'auto_parallel', 'requantized_gguf', 'LlamaCppEngine']
+__all__ = ['AUTO_PARALLEL', 'AUTO_KV_BUDGET', 'PROMPT_CACHE_CAP', 'REQUANTIZE_TYPES', 'llama_extra_buffers_ok',
+           'llama_model_params', 'llama_loading', 'llama_server_command', 'kv_bytes_per_cell', 'auto_parallel',
+           'prompt_cache_bytes', 'requantized_gguf', 'LlamaCppEngine']
 
 # %% ../../nbs/engines/01_llama_cpp.ipynb #49859986
 _PROBE = """
@@ -98,6 +99,19 @@ def auto_parallel(llm, n_ctx: int, budget: int = AUTO_KV_BUDGET, cap: int = AUTO
     n = budget // (2 * n_ctx * kv_bytes_per_cell(llm))
     return int(min(cap, n)) if n >= 2 else 1
 
+# %% ../../nbs/engines/01_llama_cpp.ipynb #11063b3b
+PROMPT_CACHE_CAP = 8 * 2**30
+
+def prompt_cache_bytes(mb: int | str | None = "auto") -> int:
+    "The prompt cache's budget in bytes: `auto` (or None) for a quarter of physical memory, at most `PROMPT_CACHE_CAP`."
+    if mb in ("auto", None):
+        try: phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError): phys = 4 * PROMPT_CACHE_CAP
+        return int(min(PROMPT_CACHE_CAP, phys // 4))
+    if isinstance(mb, bool) or not isinstance(mb, int) or mb < 0:
+        raise ValueError(f"engine.options.prompt_cache_mb: expected 'auto' or a number of MiB >= 0 (0 turns it off), got {mb!r}")
+    return mb * 2**20
+
 # %% ../../nbs/engines/01_llama_cpp.ipynb #5a97032f
 REQUANTIZE_TYPES = {"q8_0": 7, "q4_0": 2}   # llama.cpp's LLAMA_FTYPE_MOSTLY_* of each
 
@@ -143,10 +157,11 @@ class LlamaCppEngine(Engine):
         rq = (options.get("options") or {}).get("requantize")
         if rq is not None and rq not in REQUANTIZE_TYPES:
             raise ValueError(f"engine.options.requantize: {rq!r} is not one of: {', '.join(REQUANTIZE_TYPES)} (or leave it out)")
+        prompt_cache_bytes((options.get("options") or {}).get("prompt_cache_mb", "auto"))
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, n_ctx: int | None = None, n_threads: int | None = None,
                  seed: int = 0, mode: str | None = None, verbose: bool = False, parallel: int | str = 1,
-                 kv_size: int | None = None, requantize: str | None = None):
+                 kv_size: int | None = None, requantize: str | None = None, prompt_cache_mb: int | str = "auto"):
         if parallel != "auto" and not str(parallel).isdigit():
             raise ValueError(f"parallel: expected a number of sequences or 'auto', got {parallel!r}")
         from llama_cpp import Llama
@@ -166,6 +181,9 @@ class LlamaCppEngine(Engine):
         self.parallel = auto_parallel(self.llm, self.n_ctx) if parallel == "auto" else max(1, int(parallel))
         self.kv_size = kv_size
         self._scheduler, self._lock = None, threading.Lock()
+        budget = prompt_cache_bytes(prompt_cache_mb)
+        from llmforge.engines.batching import PromptCache
+        self.prompt_cache = PromptCache(budget) if budget and self.parallel > 1 else None   # the batched decoder's
 
     def identity(self) -> dict:
         if self._identity is None:
@@ -179,6 +197,7 @@ class LlamaCppEngine(Engine):
     def close(self):
         if self._scheduler is not None:
             self._scheduler.close(); self._scheduler.decoder.close(); self._scheduler = None
+        if getattr(self, "prompt_cache", None) is not None: self.prompt_cache.clear()
         if getattr(self, "llm", None) is not None: self.llm.close(); self.llm = None
 
 # %% ../../nbs/engines/01_llama_cpp.ipynb #b5a385c9
@@ -190,8 +209,9 @@ def reset(self: LlamaCppEngine):
 
 @patch
 def release(self: LlamaCppEngine):
-    """The end of a run that keeps the model loaded for the next one (a study's Ray worker): stop the batched decoder and
-    forget the cached sequence, so the next run starts as a freshly loaded engine would and gives the same answers."""
+    """The end of a run that keeps the model loaded for the next one (a study's arms): stop the batched decoder and forget
+    the cached sequence, so the next run starts as a freshly loaded engine would and gives the same answers. The prompt
+    cache in host memory stays: it holds cells the same tokens give again, so it changes the work, not the answers."""
     if self._scheduler is not None:
         self._scheduler.close(); self._scheduler.decoder.close(); self._scheduler = None
     if self.llm is not None: self.llm.reset()
@@ -229,7 +249,7 @@ def scheduler(self: LlamaCppEngine):
             if self._scheduler is None:
                 from llmforge.engines.batching import BatchedLlama, BatchScheduler
                 self._scheduler = BatchScheduler(BatchedLlama(self.llm, n_seq=self.parallel, kv_size=self.kv_size,
-                                                              n_threads=self.n_threads))
+                                                              n_threads=self.n_threads, prompt_cache=self.prompt_cache))
     return self._scheduler
 
 @patch

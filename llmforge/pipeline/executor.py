@@ -5,10 +5,12 @@
 # %% ../../nbs/pipeline/05_executor.ipynb #d6240a2c
 from __future__ import annotations
 import hashlib, os, signal, subprocess, sys, tempfile, time
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..core.paths import home_dir
 from .config import ConfigError, ExecutorConfig, Study
+from .runner import engines_kept
 
 # %% auto #0
 __all__ = ['ExecutorError', 'check_fits', 'ray_env', 'connect', 'arm_payload', 'run_arm', 'ProgressBoard', 'run_arms_local',
@@ -156,14 +158,16 @@ def _failed(status: str, error: str, tracking_uri: str) -> dict:
 
 def run_arms_local(study: Study, run, config_path: str, overrides: dict | None, report_dir: str, kernel: str | None,
                    progress: bool, parent: str, uri: str) -> dict:
-    "Every arm in order in this process, each a child run of `parent` made by `run`."
+    """Every arm in order, each a child run of `parent` made by `run`. Run in this process (no `kernel`), the arms share
+    one loaded engine while they use the same model (`engines_kept`), and so its prompt cache."""
     prog, arms = _Progress(study.name, len(study.arms), 1, progress), {}
-    for label in study.arms:
-        prog.say(f"arm {label}"); prog.running.add(label)
-        t0 = time.perf_counter()
-        arms[label] = {**run(config_path, overrides, report_dir, kernel, progress, arm=label, parent_run_id=parent),
-                       "seconds": round(time.perf_counter() - t0, 3)}
-        prog.finished(label, arms[label], len(arms))
+    with engines_kept() if kernel is None else nullcontext():
+        for label in study.arms:
+            prog.say(f"arm {label}"); prog.running.add(label)
+            t0 = time.perf_counter()
+            arms[label] = {**run(config_path, overrides, report_dir, kernel, progress, arm=label, parent_run_id=parent),
+                           "seconds": round(time.perf_counter() - t0, 3)}
+            prog.finished(label, arms[label], len(arms))
     return arms
 
 # %% ../../nbs/pipeline/05_executor.ipynb #a83805b6

@@ -5,6 +5,7 @@
 # %% ../../nbs/pipeline/02_runner.ipynb #40bf8d18
 from __future__ import annotations
 import json, os, threading, time, traceback
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,8 +24,9 @@ from .config import ExperimentConfig, config_hash
 from ..engines.base import engines
 
 # %% auto #0
-__all__ = ['RecordStore', 'engine_options', 'model_pricing', 'keep_engines', 'pooled_engine', 'build_engine', 'release_engine',
-           'RunResult', 'store_path', 'mark_tracked', 'run_experiment', 'check_inputs']
+__all__ = ['RecordStore', 'engine_options', 'model_pricing', 'keep_engines', 'pooled_engine', 'close_pooled', 'engines_kept',
+           'build_engine', 'release_engine', 'RunResult', 'store_path', 'mark_tracked', 'run_experiment',
+           'check_inputs']
 
 # %% ../../nbs/pipeline/02_runner.ipynb #6afe3dc2
 class RecordStore:
@@ -82,12 +84,36 @@ def keep_engines() -> bool:
     "Whether engines outlive their run in this process (`$LLMFORGE_KEEP_ENGINES=1`, which a study's Ray workers set)."
     return os.environ.get("LLMFORGE_KEEP_ENGINES") == "1"
 
+_POOL_MAX: int | None = None     # engines kept at most (`engines_kept`); None: every one
+
 def pooled_engine(kind: str, model: str | None, **opts) -> Engine:
-    "The process's engine for (kind, model, options): built on first use, then the same object for every later run."
+    """The process's engine for (kind, model, options): built on first use, then the same object for every later run.
+    With a cap (`engines_kept(1)`), building one more closes the least recently used."""
     key = json.dumps([kind, model, opts], sort_keys=True, default=str)
     with _POOL_LOCK:
-        if key not in _POOL: _POOL[key] = make_engine(kind, model, **opts)
+        if key not in _POOL:
+            while _POOL_MAX is not None and _POOL and len(_POOL) >= _POOL_MAX: _POOL.pop(next(iter(_POOL))).close()
+            _POOL[key] = make_engine(kind, model, **opts)
+        _POOL[key] = _POOL.pop(key)                 # now the most recently used
         return _POOL[key]
+
+def close_pooled() -> None:
+    "Close every engine the process keeps."
+    with _POOL_LOCK:
+        while _POOL: _POOL.pop(next(iter(_POOL))).close()
+
+@contextmanager
+def engines_kept(at_most: int | None = 1):
+    """Inside, engines outlive their runs (`keep_engines`), `at_most` at once; on leaving, they are closed, unless the
+    process kept engines already (a study's Ray worker). A study's arms run in this process share the loaded model this
+    way, and with it the batched decoder's prompt cache in host memory; a study of several models holds one at a time."""
+    global _POOL_MAX
+    if keep_engines(): yield; return
+    os.environ["LLMFORGE_KEEP_ENGINES"], _POOL_MAX = "1", at_most
+    try: yield
+    finally:
+        del os.environ["LLMFORGE_KEEP_ENGINES"]; _POOL_MAX = None
+        close_pooled()
 
 def build_engine(cfg: ExperimentConfig, cache_path: str | os.PathLike | None = None) -> Engine:
     "The run's engine (the process's pooled one when `keep_engines()`), wrapped in the response cache when `runner.cache` is on."
