@@ -254,14 +254,20 @@ def paired_compare(a: Sequence[Record] | Matching, b: Sequence[Record] | None = 
 # %% ../../nbs/eval/02_stats.ipynb #19f5ad84
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}
 
+def _holm(p: np.ndarray) -> np.ndarray:
+    "Holm's step-down adjusted p-values: sorted p-values times (m - i), running maximum, capped at 1."
+    o, m = np.argsort(p, kind="stable"), len(p)
+    out = np.empty(m); out[o] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[o]))
+    return out
+
 def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
-    "Holm (`holm`) or Benjamini-Hochberg (`bh`) adjusted p-values (statsmodels); NaNs pass through."
+    "Holm (`holm`) or Benjamini-Hochberg (`bh`, statsmodels) adjusted p-values; NaNs pass through."
     from statsmodels.stats.multitest import multipletests
     if method not in CORRECTIONS: raise ValueError(f"unknown correction {method!r}; allowed: {', '.join(CORRECTIONS)}")
     p = np.asarray(list(pvalues), dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    if ok.any(): out[ok] = multipletests(p[ok], method=CORRECTIONS[method])[1]
+    if ok.any(): out[ok] = _holm(p[ok]) if method == "holm" else multipletests(p[ok], method=CORRECTIONS[method])[1]
     return out
 
 def compare_many(runs: dict[str, Sequence[Record]], metrics: Sequence[str] = ("accuracy",), baseline: str | None = None,
