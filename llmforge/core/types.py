@@ -234,6 +234,11 @@ class Timer:
             self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - t0
             self.counts[name] = self.counts.get(name, 0) + 1
 
+    def add(self, name: str, seconds: float) -> None:
+        "Count `seconds` spent elsewhere under `name` (work done once before the example, e.g. a memoised search)."
+        self.totals[name] = self.totals.get(name, 0.0) + seconds
+        self.counts[name] = self.counts.get(name, 0) + 1
+
     def merge(self, other: "Timer") -> "Timer":
         "Add another timer's sections to this one (per-example timers into the run's)."
         for k, v in other.totals.items():

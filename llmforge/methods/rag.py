@@ -182,7 +182,8 @@ def first_request(self: RAGMethod, example: Example, ctx: Context) -> Generation
 # %% ../../nbs/methods/01_rag.ipynb #21fbcccd
 @patch
 def solve(self: RAGMethod, example: Example, ctx: Context) -> Prediction:
-    with ctx.timer.section("retrieval"): hits, secs = self.retrieve(example.question)
+    hits, secs = self.retrieve(example.question)         # searched once, maybe while the runner ordered the prompts:
+    ctx.timer.add("retrieval", secs)                    # the search's own seconds, not the memo's
     with ctx.timer.section("prompt"):
         context = self.context(hits)
         req = self._request(example, ctx, context)
