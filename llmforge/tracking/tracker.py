@@ -292,9 +292,18 @@ def log_dataset(self: Tracker, run_id: str, result, context: str = "eval") -> No
         warnings.simplefilter("ignore", UserWarning)
         ds = mlflow.data.from_pandas(df, source=_dataset_source(cfg.dataset), targets="expected", name=cfg.dataset,
                                      digest=result.slice_hash[:16])
-    self.client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(), tags=[
+    inputs = [DatasetInput(ds._to_mlflow_entity(), tags=[
         InputTag("mlflow.data.context", context), InputTag("llmforge.slice_hash", result.slice_hash),
-        InputTag("llmforge.sample", f"n={cfg.n} seed={cfg.seed}")])])
+        InputTag("llmforge.sample", f"n={cfg.n} seed={cfg.seed}")])]
+    for attempt in range(3):    # runs started together insert the same new dataset at once: the later insert is refused,
+        try: return self.client.log_inputs(run_id, inputs)    # and a retry finds it and only links it to the run
+        except Exception as e:
+            if attempt == 2 or not _already_exists(e): raise
+
+def _already_exists(e: Exception) -> bool:
+    "Whether a tracking store refused a write because another writer inserted the same row first."
+    msg = f"{getattr(e, 'error_code', '')} {e}"
+    return any(s in msg for s in ("RESOURCE_ALREADY_EXISTS", "UniqueViolation", "UNIQUE constraint failed", "duplicate key"))
 
 # %% ../../nbs/tracking/00_tracker.ipynb #923d2f8b
 def _prompt_name(method: str, key: str) -> str:
@@ -325,7 +334,7 @@ def log_prompts(self: Tracker, run_id: str, method: str, templates: dict, tasks:
                                                      tags={"llmforge.method": method, "llmforge.key": key})
                 break
             except MlflowException as e:
-                if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code) + str(e) or attempt == 2: raise
+                if not _already_exists(e) or attempt == 2: raise
                 latest = self.client.load_prompt(name, allow_missing=True)    # registered meanwhile: the same text?
         self.client.link_prompt_version_to_run(run_id, latest)
         linked.append(f"prompts:/{name}/{latest.version}")
