@@ -191,22 +191,21 @@ def admit(self: BatchedLlama, request: GenerationRequest, future: Future, toks: 
     if toks is None: toks, extra_stop = prompt_tokens(self.llm, request, self.formatter)
     if not self.fits(len(toks), request.max_tokens): raise self.too_long(len(toks), request.max_tokens)
     if not self.free: raise RuntimeError("no free sequence slot (check can_admit first)")
+    sampler = sampler_chain(request, self.n_vocab, self.llm.last_n_tokens_size)   # before any stream changes: it may refuse
     cap = max(len(toks) - 2, 0)                          # the last two prompt tokens are always evaluated (see above)
     src, shared = self.best_source(toks)
     shared = min(shared, cap)
-    slot = min(self.free)
-    seq = _Seq(slot, request, toks, list(request.stop) + list(extra_stop), future,
-               sampler=sampler_chain(request, self.n_vocab, self.llm.last_n_tokens_size))
-    restored = self._restore(toks, shared, cap)
-    if restored:                                         # its stream holds the saved cells, cut back to the prefix
-        slot, shared = restored; seq.slot = slot
-    elif shared > 0:                                     # streams are copied whole, then cut back to the prefix
-        if src in self.cached: self.cached[src] = self.cached.pop(src)   # used again: now the newest
-        self._copy(src, slot)
-        llama_cpp.llama_memory_seq_rm(self.mem, slot, shared, -1)
+    restored = self._restore(toks, shared, cap)          # its stream holds the saved cells, cut back to the prefix
+    if restored: slot, shared = restored
+    else:
+        slot = min(self.free)
+        if shared > 0:                                   # streams are copied whole, then cut back to the prefix
+            if src in self.cached: self.cached[src] = self.cached.pop(src)   # used again: now the newest
+            self._copy(src, slot)
+            llama_cpp.llama_memory_seq_rm(self.mem, slot, shared, -1)
     self.free.discard(slot)
-    seq.n_done = seq.reused = shared
-    self.active[slot] = seq
+    self.active[slot] = _Seq(slot, request, toks, list(request.stop) + list(extra_stop), future, n_done=shared, reused=shared,
+                             sampler=sampler)
     self.stats["reused_tokens"] += shared
 
 # %% ../../nbs/engines/03_batching.ipynb #70ba2980
@@ -240,7 +239,6 @@ class PromptCache:
         self.max_bytes, self.min_tokens, self.used, self.version = int(max_bytes), min_tokens, 0, 0
         self.entries: OrderedDict[int, tuple[np.ndarray, object]] = OrderedDict()   # key -> (tokens, bytes), oldest first
         self._next, self._memo = 0, (None, None)
-        self.stats = dict(saved=0, restored=0, dropped=0)
 
     def __len__(self): return len(self.entries)
 
@@ -267,7 +265,7 @@ class PromptCache:
         for k in [k for k, (t, _) in self.entries.items() if len(t) <= len(q) and _common_prefix(t, q) == len(t)]:
             self.drop(k)                                 # a prefix of the new one: it covers it
         key, self._next = self._next, self._next + 1
-        self.entries[key] = (q, data); self.used += len(data); self.version += 1; self.stats["saved"] += 1
+        self.entries[key] = (q, data); self.used += len(data); self.version += 1
         while self.used > self.max_bytes: self.drop(next(iter(self.entries)))
         return key
 
@@ -277,7 +275,7 @@ class PromptCache:
         return self.entries[key][1]
 
     def drop(self, key: int) -> None:
-        _, data = self.entries.pop(key); self.used -= len(data); self.version += 1; self.stats["dropped"] += 1
+        _, data = self.entries.pop(key); self.used -= len(data); self.version += 1
 
     def clear(self) -> None:
         self.entries.clear(); self.used = 0; self.version += 1
@@ -309,7 +307,7 @@ def _restore(self: BatchedLlama, toks: list[int], shared: int, cap: int, margin:
         llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1); pc.drop(key)
         return None
     llama_cpp.llama_memory_seq_rm(self.mem, slot, n, -1)
-    pc.stats["restored"] += 1; self.stats["restored"] += 1; self.stats["restored_tokens"] += n
+    self.stats["restored"] += 1; self.stats["restored_tokens"] += n
     return slot, n
 
 # %% ../../nbs/engines/03_batching.ipynb #7b8768e3

@@ -95,6 +95,12 @@ def driver_alive(tags: dict) -> bool | None:
     return not started or _proc_started(pid) in ("", started)
 
 # %% ../../nbs/tracking/00_tracker.ipynb #753eaaa2
+def _already_exists(e: Exception) -> bool:
+    """Whether a tracking store refused a write because another writer inserted the same row first (runs started
+    together: the experiment, a new prompt version, a new dataset); each caller then finds the row and goes on."""
+    msg = f"{getattr(e, 'error_code', '')} {e}"
+    return any(s in msg for s in ("RESOURCE_ALREADY_EXISTS", "UniqueViolation", "UNIQUE constraint failed", "duplicate key"))
+
 def experiment_id(client: MlflowClient, name: str) -> str:
     "The id of experiment `name`, created if missing; when several processes create it at once, they all get the one that won."
     from mlflow.exceptions import MlflowException
@@ -103,7 +109,7 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     try: return client.create_experiment(name)
     except MlflowException as e:                    # another arm or run created it between the lookup and the create
         exp = client.get_experiment_by_name(name)
-        if exp is None or "RESOURCE_ALREADY_EXISTS" not in str(e.error_code) + str(e): raise
+        if exp is None or not _already_exists(e): raise
         return exp.experiment_id
 
 class Tracker:
@@ -299,11 +305,6 @@ def log_dataset(self: Tracker, run_id: str, result, context: str = "eval") -> No
         try: return self.client.log_inputs(run_id, inputs)    # and a retry finds it and only links it to the run
         except Exception as e:
             if attempt == 2 or not _already_exists(e): raise
-
-def _already_exists(e: Exception) -> bool:
-    "Whether a tracking store refused a write because another writer inserted the same row first."
-    msg = f"{getattr(e, 'error_code', '')} {e}"
-    return any(s in msg for s in ("RESOURCE_ALREADY_EXISTS", "UniqueViolation", "UNIQUE constraint failed", "duplicate key"))
 
 # %% ../../nbs/tracking/00_tracker.ipynb #923d2f8b
 def _prompt_name(method: str, key: str) -> str:
